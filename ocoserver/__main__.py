@@ -1,0 +1,5 @@
+import sys
+
+from ocoserver.cli import main
+
+sys.exit(main())

@@ -1,0 +1,294 @@
+"""Authentication of agent requests, both protocol generations.
+
+Generation 1 agents put their key in `params["agent-key"]`; generation 2
+agents sign the raw body (see signing.py). Trust on first use: a computer
+without keys (pre-registered by an administrator) is accepted with the
+empty key or the registration key and gets fresh keys in the hello
+response. An unknown computer registers itself only when self-registration
+is enabled and it presents the registration key. Keys are issued only in
+`oco.agent.hello`, the one method whose response carries them.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from ocoserver.config import AgentConfig
+from ocoserver.db import Database, Row, fetch_one
+from ocoserver.errors import InvalidParams, Unauthorized
+from ocoserver.rpc import RpcRequest
+from ocoserver.signing import signature_matches
+from ocoserver.store import computers
+from ocoserver.store.settings import AgentSettings, read_agent_settings
+
+log = logging.getLogger("ocoserver.auth")
+
+HELLO = "oco.agent.hello"
+
+
+@dataclass(frozen=True)
+class AgentCall:
+    """What an agent request presents to be authenticated."""
+
+    method: str
+    params: dict[str, Any]
+    body: bytes
+    signature: str | None
+    remote: str
+
+    @classmethod
+    def from_rpc(cls, rpc: RpcRequest, signature: str | None, remote: str) -> AgentCall:
+        return cls(rpc.method, rpc.params, rpc.body, signature, remote)
+
+    @property
+    def generation(self) -> int:
+        return 2 if self.signature is not None else 1
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated computer."""
+
+    computer: Row
+    generation: int
+    # True when this request received new keys, which hello must send.
+    keys_issued: bool
+
+    @property
+    def computer_id(self) -> int:
+        return int(self.computer["id"])
+
+    @property
+    def hostname(self) -> str:
+        return str(self.computer["hostname"])
+
+
+class Rejected(Unauthorized):
+    """An authentication failure, logged once with hostname and address."""
+
+
+def read_identity(params: dict[str, Any]) -> tuple[str, str]:
+    """Return (hostname, uid) from params, raising InvalidParams when invalid."""
+    hostname = params.get("hostname")
+    if not isinstance(hostname, str) or not hostname.strip():
+        raise InvalidParams("params.hostname is missing or empty")
+    if len(hostname) > computers.MAX_HOSTNAME_LENGTH:
+        raise InvalidParams(
+            f"params.hostname is longer than {computers.MAX_HOSTNAME_LENGTH} characters"
+        )
+    uid = params.get("uid", "")
+    if uid is None:
+        uid = ""
+    if not isinstance(uid, str):
+        raise InvalidParams("params.uid must be a string")
+    return hostname.strip(), uid.strip()
+
+
+def _key_checker(call: AgentCall) -> Callable[[str], bool]:
+    """Return a function telling whether the request was made with a given key."""
+    if call.signature is not None:
+        signature = call.signature
+        return lambda key: signature_matches(call.body, key, signature)
+    presented = call.params.get("agent-key")
+    if presented is None:
+        raise Unauthorized(
+            "request carries neither an x-oco-agent-signature header nor "
+            "params.agent-key"
+        )
+    if not isinstance(presented, str):
+        raise InvalidParams("params.agent-key must be a string")
+    encoded = presented.encode("utf-8")
+    return lambda key: hmac.compare_digest(encoded, key.encode("utf-8"))
+
+
+def _first_contact_keys(settings: AgentSettings) -> list[str]:
+    keys = [""]
+    if settings.registration_key:
+        keys.append(settings.registration_key)
+    return keys
+
+
+async def authenticate(
+    database: Database, agent_config: AgentConfig, call: AgentCall
+) -> Caller:
+    """Authenticate a request, registering or issuing keys where the rules allow.
+
+    Raises Unauthorized (logged with hostname and remote address, never a
+    key) or InvalidParams.
+    """
+    hostname, uid = read_identity(call.params)
+    try:
+        matches = _key_checker(call)
+        async with database.reader() as connection:
+            computer = await computers.find_for_agent(connection, hostname, uid)
+        settings = await read_agent_settings(database)
+        if computer is None:
+            caller = await _register(database, call, hostname, uid, matches, settings)
+        else:
+            caller = await _verify_known(database, call, computer, matches, settings)
+        if call.generation == 2:
+            await _accept_timestamp(database, agent_config, call, caller)
+        if caller.hostname.lower() != hostname.lower() and uid:
+            async with database.transaction() as connection:
+                await computers.rename(
+                    connection, caller.computer_id, caller.hostname, hostname
+                )
+        return caller
+    except Unauthorized as error:
+        log.warning(
+            "rejected agent request: hostname=%s remote=%s method=%s reason=%s",
+            hostname, call.remote, call.method, error.message,
+        )
+        raise
+
+
+async def _register(
+    database: Database,
+    call: AgentCall,
+    hostname: str,
+    uid: str,
+    matches: Callable[[str], bool],
+    settings: AgentSettings,
+) -> Caller:
+    if not settings.self_registration:
+        raise Rejected(f"computer {hostname} is not registered")
+    if not settings.registration_key or not matches(settings.registration_key):
+        raise Rejected(f"invalid registration key for new computer {hostname}")
+    if call.method != HELLO:
+        raise Rejected("a new computer must send oco.agent.hello first")
+    async with database.transaction() as connection:
+        existing = await computers.find_for_agent(connection, hostname, uid)
+        if existing is not None:
+            # Another request registered this computer a moment ago.
+            created = False
+            computer_id = existing["id"]
+            if existing["agent_key"] and existing["keys_confirmed"]:
+                raise Rejected(f"computer {hostname} registered concurrently")
+        else:
+            created = True
+            computer_id = await computers.insert(connection, hostname, uid)
+            await computers.issue_keys(connection, computer_id)
+        computer = await computers.get_keys(connection, computer_id)
+    if created:
+        log.info(
+            "computer %s registered itself from %s (id %d); keys issued",
+            hostname, call.remote, computer_id,
+        )
+    return Caller(computer=computer, generation=call.generation, keys_issued=True)
+
+
+async def _verify_known(
+    database: Database,
+    call: AgentCall,
+    computer: Row,
+    matches: Callable[[str], bool],
+    settings: AgentSettings,
+) -> Caller:
+    hostname = computer["hostname"]
+    if computer["signed"] and call.generation == 1:
+        raise Rejected(
+            f"computer {hostname} signs its requests; an unsigned request is refused"
+        )
+    if computer["agent_key"] and matches(computer["agent_key"]):
+        if computer["keys_confirmed"] and (
+            computer["signed"] or call.generation == 1
+        ):
+            return Caller(computer=computer, generation=call.generation,
+                          keys_issued=False)
+        async with database.transaction() as connection:
+            await computers.update_identity(
+                connection, computer["id"], confirm_keys=True,
+                signed=call.generation == 2, uid="",
+            )
+            computer = await computers.get_keys(connection, computer["id"])
+        return Caller(computer=computer, generation=call.generation, keys_issued=False)
+
+    first_contact = not computer["keys_confirmed"] and any(
+        matches(key) for key in _first_contact_keys(settings)
+    )
+    if not first_contact:
+        raise Rejected(f"invalid agent key or signature for computer {hostname}")
+    if call.method != HELLO:
+        raise Rejected(f"computer {hostname} must send oco.agent.hello first")
+    async with database.transaction() as connection:
+        current = await computers.get_keys(connection, computer["id"])
+        if current["keys_confirmed"]:
+            raise Rejected(f"computer {hostname} confirmed its keys concurrently")
+        if not current["agent_key"]:
+            await computers.issue_keys(connection, computer["id"])
+            log.info("keys issued to computer %s (first contact from %s)",
+                     hostname, call.remote)
+        else:
+            log.info("keys sent again to computer %s, which has not used them yet",
+                     hostname)
+        computer = await computers.get_keys(connection, computer["id"])
+    return Caller(computer=computer, generation=call.generation, keys_issued=True)
+
+
+async def _accept_timestamp(
+    database: Database, agent_config: AgentConfig, call: AgentCall, caller: Caller
+) -> None:
+    """Apply the replay rule of signing.py to a signed request."""
+    timestamp = call.params.get("timestamp")
+    if isinstance(timestamp, bool) or not isinstance(timestamp, int | float):
+        raise Rejected("params.timestamp is missing or not a number")
+    timestamp = float(timestamp)
+    now = time.time()
+    if timestamp > now + agent_config.max_clock_skew:
+        raise Rejected(
+            f"timestamp {timestamp:.4f} is {timestamp - now:.0f} s ahead of the "
+            "server clock; correct the computer's clock"
+        )
+    assert call.signature is not None
+    signature = call.signature.strip().lower()
+    async with database.transaction() as connection:
+        await _check_and_record(
+            connection, caller.computer_id, timestamp, signature,
+            agent_config.replay_window,
+        )
+
+
+async def _check_and_record(
+    connection: aiosqlite.Connection,
+    computer_id: int,
+    timestamp: float,
+    signature: str,
+    window: float,
+) -> None:
+    row = await fetch_one(
+        connection, "SELECT agent_timestamp FROM computer WHERE id = ?", (computer_id,)
+    )
+    assert row is not None
+    newest = row["agent_timestamp"]
+    if newest is not None and timestamp <= newest - window:
+        raise Rejected(
+            f"timestamp {timestamp:.4f} is older than the replay window "
+            f"({window:g} s below the newest accepted {newest:.4f})"
+        )
+    seen = await fetch_one(
+        connection,
+        "SELECT 1 AS seen FROM seen_signature WHERE computer_id = ? AND signature = ?",
+        (computer_id, signature),
+    )
+    if seen is not None:
+        raise Rejected("replayed request: this exact request was accepted before")
+    newest = timestamp if newest is None else max(newest, timestamp)
+    await connection.execute(
+        "INSERT INTO seen_signature (computer_id, signature, timestamp) "
+        "VALUES (?, ?, ?)",
+        (computer_id, signature, timestamp),
+    )
+    await connection.execute(
+        "UPDATE computer SET agent_timestamp = ? WHERE id = ?", (newest, computer_id)
+    )
+    await connection.execute(
+        "DELETE FROM seen_signature WHERE computer_id = ? AND timestamp <= ?",
+        (computer_id, newest - window),
+    )

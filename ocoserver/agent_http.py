@@ -1,0 +1,165 @@
+"""The agent endpoint: JSON-RPC over POST and package downloads over GET.
+
+`/api-agent.php` is the path agents are configured with; `/agent` is an
+alias. POST carries a JSON-RPC request. GET is a package download, either
+generation 1 (`?id=&hostname=&uid=&agent-key=`, no body) or generation 2
+(a signed `oco.agent.download` JSON-RPC body sent with GET).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from aiohttp import web
+
+from ocoserver import depot
+from ocoserver.agent_auth import AgentCall, Caller, authenticate
+from ocoserver.agent_methods import METHODS, MethodContext
+from ocoserver.appkeys import STATE
+from ocoserver.db import Database
+from ocoserver.errors import InvalidParams, InvalidRequest, MethodNotFound, NotFound
+from ocoserver.errors import Unauthorized
+from ocoserver.rpc import JSON_CONTENT_TYPE, RpcRequest, parse_request, success_body
+from ocoserver.signing import SERVER_SIGNATURE_HEADER, SIGNATURE_HEADER, sign
+from ocoserver.store import jobs, packages
+
+log = logging.getLogger("ocoserver.agent")
+
+AGENT_PATHS = ("/api-agent.php", "/agent")
+DOWNLOAD_METHOD = "oco.agent.download"
+
+
+def add_routes(app: web.Application) -> None:
+    for path in AGENT_PATHS:
+        app.router.add_post(path, handle_rpc)
+        app.router.add_get(path, handle_download)
+
+
+def _require_json_content_type(request: web.Request) -> None:
+    if request.content_type != "application/json":
+        raise InvalidRequest(
+            f"Content-Type {request.content_type!r} is not accepted; "
+            "send application/json"
+        )
+
+
+async def _read_rpc(request: web.Request) -> RpcRequest:
+    body = await request.read()
+    rpc = parse_request(body)
+    request["rpc_id"] = rpc.request_id
+    return rpc
+
+
+async def handle_rpc(request: web.Request) -> web.Response:
+    """Authenticate a JSON-RPC agent request, run its method, sign the answer."""
+    _require_json_content_type(request)
+    rpc = await _read_rpc(request)
+    method = METHODS.get(rpc.method)
+    if method is None:
+        raise MethodNotFound(f"method {rpc.method!r} does not exist")
+    state = request.app[STATE]
+    remote = request.remote or ""
+    signature = request.headers.get(SIGNATURE_HEADER)
+    caller = await authenticate(
+        state.database, state.config.agent, AgentCall.from_rpc(rpc, signature, remote)
+    )
+    context = MethodContext(state.database, caller, rpc, remote)
+    params = await method(context)
+    return await _respond(request, caller, rpc, params)
+
+
+async def _respond(
+    request: web.Request, caller: Caller, rpc: RpcRequest, params: dict[str, object]
+) -> web.Response:
+    state = request.app[STATE]
+    if caller.generation == 1:
+        return web.Response(
+            body=success_body(rpc.request_id, params), content_type="application/json",
+            charset="utf-8",
+        )
+    timestamp = await state.clock.next(state.database)
+    body = success_body(rpc.request_id, params, timestamp)
+    # The body is serialized once and these exact bytes are signed and sent.
+    signature = sign(body, caller.computer["server_key"])
+    return web.Response(
+        body=body,
+        headers={"Content-Type": JSON_CONTENT_TYPE, SERVER_SIGNATURE_HEADER: signature},
+    )
+
+
+async def handle_download(request: web.Request) -> web.StreamResponse:
+    """Stream a package ZIP to a computer that has a pending job for it."""
+    if "id" in request.query:
+        call, package_value = _plain_download_call(request)
+    else:
+        call, package_value = await _signed_download_call(request)
+    package_id = _parse_package_id(package_value)
+    state = request.app[STATE]
+    caller = await authenticate(state.database, state.config.agent, call)
+    path = await _package_path(state.database, state.depot, package_id)
+    async with state.database.reader() as connection:
+        allowed = await jobs.has_pending_job_for_package(
+            connection, caller.computer_id, package_id
+        )
+    if not allowed:
+        log.warning(
+            "rejected download: hostname=%s remote=%s package=%d reason=no pending job",
+            caller.hostname, call.remote, package_id,
+        )
+        raise Unauthorized(
+            f"computer {caller.hostname} has no pending job for package {package_id}"
+        )
+    log.info("computer %s downloads package %d", caller.hostname, package_id)
+    return web.FileResponse(
+        path,
+        chunk_size=256 * 1024,
+        headers={"Content-Disposition": f'attachment; filename="package-{package_id}.zip"'},
+    )
+
+
+def _plain_download_call(request: web.Request) -> tuple[AgentCall, str]:
+    query = request.query
+    params = {
+        "hostname": query.get("hostname"),
+        "uid": query.get("uid", ""),
+        "agent-key": query.get("agent-key"),
+    }
+    call = AgentCall(DOWNLOAD_METHOD, params, b"", None, request.remote or "")
+    return call, query["id"]
+
+
+async def _signed_download_call(request: web.Request) -> tuple[AgentCall, object]:
+    _require_json_content_type(request)
+    rpc = await _read_rpc(request)
+    if rpc.method != DOWNLOAD_METHOD:
+        raise MethodNotFound(
+            f"method {rpc.method!r} is not a download; use POST for other methods"
+        )
+    signature = request.headers.get(SIGNATURE_HEADER)
+    if signature is None:
+        raise Unauthorized(f"{DOWNLOAD_METHOD} requires the {SIGNATURE_HEADER} header")
+    call = AgentCall.from_rpc(rpc, signature, request.remote or "")
+    return call, rpc.params.get("package-id")
+
+
+def _parse_package_id(value: object) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    raise InvalidParams(f"package id {value!r} is not a package id")
+
+
+async def _package_path(
+    database: Database, depot_path: Path, package_id: int
+) -> Path:
+    async with database.reader() as connection:
+        package = await packages.find(connection, package_id)
+    if package is None or package["file_name"] is None:
+        raise NotFound(f"package {package_id} has no file to download")
+    path = depot.resolve(depot_path, package["file_name"])
+    if not path.is_file():
+        log.error("package %d file %s is missing from the depot", package_id, path)
+        raise NotFound(f"package {package_id} file is missing on the server")
+    return path

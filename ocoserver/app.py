@@ -1,0 +1,100 @@
+"""The aiohttp application: state, middlewares and routes."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from ocoserver import agent_http
+from ocoserver.appkeys import STATE, ServerState
+from ocoserver.config import Config
+from ocoserver.db import Database
+from ocoserver.errors import InternalError, PayloadTooLarge, RpcError
+from ocoserver.rpc import JSON_CONTENT_TYPE, error_body
+from ocoserver.signing import ResponseClock
+
+log = logging.getLogger("ocoserver.app")
+access_log = logging.getLogger("ocoserver.access")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _error_response(request: web.Request, error: RpcError) -> web.Response:
+    body = error_body(request.get("rpc_id"), error)
+    return web.Response(
+        status=error.status, body=body, headers={"Content-Type": JSON_CONTENT_TYPE}
+    )
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every error into a JSON-RPC error object with its HTTP status.
+
+    This is the one place that builds error responses. An unexpected
+    exception is logged here with its traceback and answered with a
+    generic internal error, so no trace, SQL or key reaches a client.
+    """
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+    except RpcError as error:
+        if error.status >= 500:
+            log.error("request %s %s failed: %s", request.method, request.path,
+                      error.message)
+        else:
+            log.info(
+                "rejected request %s %s from %s: %s (%d)", request.method,
+                request.path, request.remote, error.message, error.code,
+            )
+        response = _error_response(request, error)
+    except web.HTTPRequestEntityTooLarge as error:
+        response = _error_response(
+            request,
+            PayloadTooLarge(
+                f"request body exceeds the limit of {error.max_size} bytes "
+                "(server.max_body_size)"
+            ),
+        )
+        log.warning("rejected request from %s: body too large", request.remote)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("internal error in %s %s", request.method, request.path)
+        response = _error_response(request, InternalError("internal server error"))
+    access_log.debug(
+        "%s %s %s %d %.1fms", request.remote, request.method, request.path_qs
+        if "agent-key" not in request.query else request.path,
+        response.status, (time.perf_counter() - started) * 1000,
+    )
+    return response
+
+
+def create_app(config: Config) -> web.Application:
+    """Build the application; the database opens when the app starts."""
+    app = web.Application(
+        client_max_size=config.server.max_body_size,
+        middlewares=[error_middleware],
+    )
+    app.cleanup_ctx.append(_state_context(config))
+    agent_http.add_routes(app)
+    return app
+
+
+def _state_context(
+    config: Config,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def open_state(app: web.Application) -> AsyncIterator[None]:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        config.depot_path.mkdir(parents=True, exist_ok=True)
+        database = Database(config.database_path)
+        await database.open()
+        clock = ResponseClock()
+        await clock.load(database)
+        app[STATE] = ServerState(config=config, database=database, clock=clock)
+        yield
+        await database.close()
+
+    return open_state

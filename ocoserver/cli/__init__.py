@@ -1,0 +1,69 @@
+"""Command-line entry point: `ocoserver` and `python -m ocoserver`.
+
+Without a command it serves; `serve` does the same with explicit options.
+Administration commands open the same database as the running server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ocoserver import __version__
+from ocoserver.cli import admin
+from ocoserver.cli.common import add_data_dir_option, load_cli_config, setup_logging
+from ocoserver.config import ConfigError
+from ocoserver.db import SchemaError
+from ocoserver.errors import AdminError
+from ocoserver.server import serve
+
+log = logging.getLogger("ocoserver.cli")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ocoserver",
+        description="Self-hosted server for OCO agents. Without a command it serves.",
+    )
+    parser.add_argument("--version", action="version", version=f"ocoserver {__version__}")
+    _add_serve_options(parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve_parser = commands.add_parser("serve", help="serve agents (the default)")
+    _add_serve_options(serve_parser)
+    admin.add_commands(commands)
+    return parser
+
+
+def _add_serve_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="TCP port to listen on (default 8080)")
+    add_data_dir_option(parser)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = load_cli_config(args)
+        setup_logging(config.server.log_level)
+        if args.command in (None, "serve"):
+            asyncio.run(serve(config))
+            return 0
+        return int(asyncio.run(args.run(args, config)) or 0)
+    except (AdminError, ConfigError, SchemaError) as error:
+        print(f"ocoserver: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"ocoserver: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def default_data_dir() -> Path:
+    return Path("ocoserver-data")

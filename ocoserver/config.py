@@ -1,0 +1,183 @@
+"""Server configuration: TOML file, environment and command line.
+
+Defaults are declared once, on the dataclass fields. `load_config` reads
+a TOML file into these frozen dataclasses, rejects unknown keys and wrong
+types with the full key path, then applies `OCOSERVER_*` environment
+overrides. Command-line options are applied last by the CLI through
+`Config.with_overrides`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DATA_DIR = "./ocoserver-data"
+
+# The largest request body accepted. An inventory with 10,000 software
+# entries is about 1.5 MB of JSON; 64 MiB leaves room for agents that send
+# far more (Windows event batches) without letting one request fill memory.
+DEFAULT_MAX_BODY_SIZE = 64 * 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """An invalid configuration value, named by its TOML key path."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Directory for the database and the package depot, created on start.
+    data_dir: str = DEFAULT_DATA_DIR
+    # Database file; empty means `<data_dir>/ocoserver.sqlite3`.
+    database: str = ""
+    # Package depot directory; empty means `<data_dir>/depot`.
+    depot: str = ""
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE
+    log_level: str = "info"
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentConfig:
+    # Seconds a signed request may be older than the newest accepted one of
+    # the same computer and still be accepted once (see signing.py).
+    replay_window: float = 30.0
+    # Seconds a request timestamp may lie ahead of the server clock.
+    max_clock_skew: float = 300.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    server: ServerConfig = dataclasses.field(default_factory=ServerConfig)
+    agent: AgentConfig = dataclasses.field(default_factory=AgentConfig)
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.server.data_dir)
+
+    @property
+    def database_path(self) -> Path:
+        if self.server.database:
+            return Path(self.server.database)
+        return self.data_dir / "ocoserver.sqlite3"
+
+    @property
+    def depot_path(self) -> Path:
+        if self.server.depot:
+            return Path(self.server.depot)
+        return self.data_dir / "depot"
+
+    @property
+    def password_key_path(self) -> Path:
+        return self.data_dir / "password.key"
+
+    def with_overrides(self, **server_values: Any) -> Config:
+        """Return a copy with the given `[server]` keys replaced, skipping None."""
+        values = {k: v for k, v in server_values.items() if v is not None}
+        raw = {"server": values}
+        _check_section_types(raw)
+        return dataclasses.replace(
+            self, server=dataclasses.replace(self.server, **values)
+        )
+
+    @classmethod
+    def for_tests(cls, data_dir: Path, **server_values: Any) -> Config:
+        """Build a config for a test: its own data directory, port 0."""
+        return cls().with_overrides(data_dir=str(data_dir), port=0, **server_values)
+
+
+_SECTIONS: dict[str, type[Any]] = {"server": ServerConfig, "agent": AgentConfig}
+
+_ENVIRONMENT: dict[str, tuple[str, str]] = {
+    "OCOSERVER_HOST": ("server", "host"),
+    "OCOSERVER_PORT": ("server", "port"),
+    "OCOSERVER_DATA_DIR": ("server", "data_dir"),
+    "OCOSERVER_LOG_LEVEL": ("server", "log_level"),
+}
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def load_config(
+    path: Path | None = None, environ: Mapping[str, str] = os.environ
+) -> Config:
+    """Read the TOML file at `path` (if any), then apply `OCOSERVER_*` variables.
+
+    Raises ConfigError naming the key and the bad value.
+    """
+    raw: dict[str, dict[str, Any]] = {}
+    if path is not None:
+        raw = _read_toml(path)
+    for variable, (section, key) in _ENVIRONMENT.items():
+        if variable in environ:
+            value: Any = environ[variable]
+            if key == "port":
+                value = _parse_port_variable(variable, value)
+            raw.setdefault(section, {})[key] = value
+    _check_section_types(raw)
+    sections = {name: _SECTIONS[name](**values) for name, values in raw.items()}
+    return Config(**sections)
+
+
+def _read_toml(path: Path) -> dict[str, dict[str, Any]]:
+    try:
+        with path.open("rb") as file:
+            document = tomllib.load(file)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+    for name, values in document.items():
+        if name not in _SECTIONS:
+            known = ", ".join(f"[{s}]" for s in _SECTIONS)
+            raise ConfigError(f"unknown section [{name}] in {path}; known: {known}")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{name} must be a table like [{name}], not a value")
+    return document
+
+
+def _parse_port_variable(variable: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{variable}={value!r} is not a port number") from None
+
+
+def _check_section_types(raw: Mapping[str, Mapping[str, Any]]) -> None:
+    for section, values in raw.items():
+        fields = {f.name: f for f in dataclasses.fields(_SECTIONS[section])}
+        for key, value in values.items():
+            if key not in fields:
+                raise ConfigError(
+                    f"unknown key {section}.{key}; known keys: {', '.join(fields)}"
+                )
+            _check_value(f"{section}.{key}", fields[key].default, value)
+
+
+def _check_value(key: str, default: Any, value: Any) -> None:
+    expected = type(default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, expected) or isinstance(value, bool) != isinstance(
+        default, bool
+    ):
+        raise ConfigError(
+            f"{key} = {value!r} is invalid: expected {expected.__name__}"
+        )
+    if key == "server.port" and not 0 <= value <= 65535:
+        raise ConfigError(f"server.port = {value} is invalid: use 0 to 65535")
+    if key == "server.max_body_size" and value < 1024 * 1024:
+        raise ConfigError(
+            f"server.max_body_size = {value} is invalid: use at least 1048576 bytes"
+        )
+    if key == "server.log_level" and value not in LOG_LEVELS:
+        raise ConfigError(
+            f"server.log_level = {value!r} is invalid: use one of {', '.join(LOG_LEVELS)}"
+        )
+    if key.startswith("agent.") and value <= 0:
+        raise ConfigError(f"{key} = {value} is invalid: use a positive number")

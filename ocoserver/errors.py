@@ -1,0 +1,91 @@
+"""Exceptions that become JSON-RPC error objects, with their HTTP status.
+
+Agents treat every status other than 200 as a failed request and retry at
+their next check-in, so each error carries a non-200 status: 400 for a
+malformed or invalid request, 401 for failed authentication, 404 for a
+package that does not exist, 413 for a body over the size limit, and 500
+only for a fault of the server itself. The JSON-RPC codes are the standard
+ones (-32700 to -32603) plus the application codes below.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+# Application codes, from the JSON-RPC server error range -32000..-32099.
+UNAUTHORIZED = -32001
+NOT_FOUND = -32004
+PAYLOAD_TOO_LARGE = -32013
+
+
+class OcoError(Exception):
+    """Base of every error ocoserver reports to a client."""
+
+
+class RpcError(OcoError):
+    """An error sent to the client as a JSON-RPC error object."""
+
+    code = INTERNAL_ERROR
+    status = 500
+
+    def __init__(self, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.data = data
+
+    def to_object(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.data is not None:
+            error["data"] = self.data
+        return error
+
+
+class ParseError(RpcError):
+    code = PARSE_ERROR
+    status = 400
+
+
+class InvalidRequest(RpcError):
+    code = INVALID_REQUEST
+    status = 400
+
+
+class MethodNotFound(RpcError):
+    code = METHOD_NOT_FOUND
+    status = 400
+
+
+class InvalidParams(RpcError):
+    code = INVALID_PARAMS
+    status = 400
+
+
+class Unauthorized(RpcError):
+    """Authentication failed, or the computer may not act on that object."""
+
+    code = UNAUTHORIZED
+    status = 401
+
+
+class NotFound(RpcError):
+    code = NOT_FOUND
+    status = 404
+
+
+class PayloadTooLarge(RpcError):
+    code = PAYLOAD_TOO_LARGE
+    status = 413
+
+
+class InternalError(RpcError):
+    code = INTERNAL_ERROR
+    status = 500
+
+
+class AdminError(OcoError):
+    """An administration command failed on a value the administrator gave."""

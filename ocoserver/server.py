@@ -1,0 +1,55 @@
+"""Running the server process: bind, log the agent URL, stop on signals."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from ocoserver import __version__
+from ocoserver.app import create_app
+from ocoserver.config import Config
+
+log = logging.getLogger("ocoserver.server")
+
+# Seconds that running requests and downloads get to finish after a stop signal.
+SHUTDOWN_TIMEOUT = 30.0
+
+
+def agent_url(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/api-agent.php"
+
+
+async def serve(config: Config) -> None:
+    """Serve until SIGINT or SIGTERM, then finish running requests and close."""
+    runner = web.AppRunner(
+        create_app(config), access_log=None, handle_signals=False,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+    )
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        site = web.TCPSite(runner, config.server.host, config.server.port)
+        await site.start()
+        port = _bound_port(runner, config.server.port)
+        log.info("ocoserver %s serving on %s:%d (data directory %s)", __version__,
+                 config.server.host, port, config.data_dir.resolve())
+        log.info("agent api-url: %s", agent_url(config.server.host, port))
+        await stop.wait()
+        log.info("stop signal received; finishing running requests")
+    finally:
+        await runner.cleanup()
+        log.info("ocoserver stopped")
+
+
+def _bound_port(runner: web.AppRunner, configured: int) -> int:
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            return int(address[1])
+    return configured

@@ -1,0 +1,1 @@
+"""Storage functions, one module per group of tables; all SQL lives here."""

@@ -1,0 +1,106 @@
+"""Event query rules and the event log entries agents report."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import aiosqlite
+import orjson
+
+from ocoserver import timefmt
+from ocoserver.db import Database, Row, execute, fetch_all
+from ocoserver.errors import AdminError
+from ocoserver.store.inventory import to_column, to_text
+
+log = logging.getLogger("ocoserver.events")
+
+
+async def add_rule(database: Database, log_name: str, query: str) -> int:
+    if not log_name.strip():
+        raise AdminError("event log name is empty: give --log, such as System")
+    if not query.strip():
+        raise AdminError("event query is empty: give --query")
+    async with database.transaction() as connection:
+        rule_id = await execute(
+            connection,
+            "INSERT INTO event_rule (log, query, created) VALUES (?, ?, ?)",
+            (log_name.strip(), query, timefmt.now_text()),
+        )
+    log.info("event rule %d added for log %s", rule_id, log_name)
+    return rule_id
+
+
+async def list_rules(database: Database) -> list[Row]:
+    return await database.fetch_all(
+        "SELECT id, log, query, created FROM event_rule ORDER BY id"
+    )
+
+
+async def remove_rule(database: Database, rule_id: int) -> None:
+    async with database.transaction() as connection:
+        cursor = await connection.execute(
+            "DELETE FROM event_rule WHERE id = ?", (rule_id,)
+        )
+        if cursor.rowcount == 0:
+            raise AdminError(
+                f"event rule {rule_id} not found; 'ocoserver event-rule list' "
+                "shows the ids"
+            )
+    log.info("event rule %d removed", rule_id)
+
+
+async def rules_with_since(
+    connection: aiosqlite.Connection, computer_id: int
+) -> list[dict[str, str]]:
+    """Return the hello's `events` list: each rule with the newest stored time."""
+    rows = await fetch_all(
+        connection,
+        "SELECT r.log, r.query, (SELECT MAX(e.timestamp) FROM event e "
+        "WHERE e.computer_id = :id AND e.log = r.log) AS since "
+        "FROM event_rule r ORDER BY r.id",
+        {"id": computer_id},
+    )
+    return [
+        {"since": row["since"] or timefmt.EPOCH_TEXT, "log": row["log"],
+         "query": row["query"]}
+        for row in rows
+    ]
+
+
+async def store(
+    connection: aiosqlite.Connection, computer_id: int, events: list[dict[str, Any]]
+) -> int:
+    """Store reported events, skipping incomplete entries and duplicates."""
+    received = timefmt.now_text()
+    rows = [
+        (
+            computer_id,
+            to_text(event["log"]),
+            to_text(event["timestamp"]),
+            to_text(event.get("provider")),
+            to_column(event.get("level")),
+            to_column(event.get("event_id")),
+            orjson.dumps(event.get("data"), option=orjson.OPT_SORT_KEYS).decode(),
+            received,
+        )
+        for event in events
+        if event.get("log") and event.get("timestamp")
+    ]
+    before = connection.total_changes
+    await connection.executemany(
+        "INSERT OR IGNORE INTO event (computer_id, log, timestamp, provider, level, "
+        "event_id, data, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    return connection.total_changes - before
+
+
+async def list_for_computer(
+    database: Database, computer_id: int, limit: int = 100
+) -> list[Row]:
+    return await database.fetch_all(
+        "SELECT log, timestamp, provider, level, event_id, data FROM event "
+        "WHERE computer_id = ? ORDER BY timestamp DESC LIMIT ?",
+        (computer_id, limit),
+    )

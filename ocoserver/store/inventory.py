@@ -1,0 +1,309 @@
+"""Computer inventory: hardware and OS values, lists, software and logins.
+
+An `oco.agent.update` replaces the stored inventory inside the caller's
+transaction, so a crash never leaves half of it. A list missing from the
+report means "not reported" and keeps what is stored; an empty list empties
+it. Software entries that did not change keep their row and first-seen
+time, so an unchanged software list costs no writes at all.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+import aiosqlite
+import orjson
+
+from ocoserver import timefmt
+from ocoserver.db import Database, Row, fetch_all
+from ocoserver.errors import InvalidParams
+
+SCALAR_FIELDS = (
+    "agent_version", "os", "os_version", "os_license", "os_language",
+    "kernel_version", "architecture", "cpu", "gpu", "ram", "serial",
+    "manufacturer", "model", "bios_version", "uptime", "boot_type",
+    "secure_boot", "domain", "battery_level", "battery_status",
+)  # fmt: skip
+
+# Stored column -> keys the agent may use for it, first match wins.
+LIST_TABLES: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = {
+    "networks": ("computer_network", {
+        "address": ("addr", "address"), "netmask": ("netmask",),
+        "broadcast": ("broadcast",), "mac": ("mac",), "interface": ("interface",),
+    }),
+    "screens": ("computer_screen", {
+        key: (key,) for key in ("name", "manufacturer", "manufactured",
+                                "resolution", "size", "type", "serialno",
+                                "technology")
+    }),
+    "printers": ("computer_printer", {
+        key: (key,) for key in ("name", "driver", "paper", "dpi", "uri", "status")
+    }),
+    "partitions": ("computer_partition", {
+        key: (key,) for key in ("device", "mountpoint", "filesystem", "size",
+                                "free", "name", "serial", "uuid", "encrypted")
+    }),
+    "users": ("computer_user", {
+        key: (key,) for key in ("username", "display_name", "uid", "gid", "home",
+                                "shell", "disabled")
+    }),
+    "devices": ("computer_device", {
+        key: (key,) for key in ("subclass", "vendor", "product", "serial", "name")
+    }),
+}  # fmt: skip
+
+
+def to_column(value: Any) -> Any:
+    """Convert a JSON value into what one SQLite column stores faithfully."""
+    if isinstance(value, bool):
+        return int(value)
+    if value is None or isinstance(value, int | float | str):
+        return value
+    return orjson.dumps(value).decode("utf-8")
+
+
+def to_text(value: Any) -> str:
+    """Convert a JSON value into text for a NOT NULL text column."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return str(to_column(value))
+
+
+def require_list(data: Mapping[str, Any], key: str) -> list[dict[str, Any]] | None:
+    """Return `data[key]` as a list of objects, None when absent."""
+    if key not in data or data[key] is None:
+        return None
+    items = data[key]
+    if not isinstance(items, list):
+        raise InvalidParams(f"data.{key} must be a list, not {type(items).__name__}")
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise InvalidParams(
+                f"data.{key}[{index}] must be an object, not {type(item).__name__}"
+            )
+    return items
+
+
+def _pick(item: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        if key in item:
+            return item[key]
+    return None
+
+
+async def replace_list(
+    connection: aiosqlite.Connection,
+    computer_id: int,
+    name: str,
+    items: list[dict[str, Any]],
+) -> None:
+    """Replace one inventory list (networks, screens, ...) of a computer."""
+    table, columns = LIST_TABLES[name]
+    column_names = list(columns)
+    rows = [
+        [computer_id, *(to_column(_pick(item, columns[c])) for c in column_names)]
+        for item in items
+    ]
+    await connection.execute(f"DELETE FROM {table} WHERE computer_id = ?", (computer_id,))
+    placeholders = ", ".join("?" for _ in range(len(column_names) + 1))
+    await connection.executemany(
+        f"INSERT INTO {table} (computer_id, {', '.join(column_names)}) "
+        f"VALUES ({placeholders})",
+        rows,
+    )
+
+
+async def store_networks_if_changed(
+    connection: aiosqlite.Connection, computer_id: int, networks: list[dict[str, Any]]
+) -> None:
+    """Replace the networks a hello reports, writing only when they differ."""
+    _, columns = LIST_TABLES["networks"]
+    wanted = [tuple(to_column(_pick(n, columns[c])) for c in columns) for n in networks]
+    stored_rows = await fetch_all(
+        connection,
+        "SELECT address, netmask, broadcast, mac, interface FROM computer_network "
+        "WHERE computer_id = ? ORDER BY id",
+        (computer_id,),
+    )
+    stored = [tuple(row.values()) for row in stored_rows]
+    if stored != wanted:
+        await replace_list(connection, computer_id, "networks", networks)
+
+
+async def replace_inventory(
+    connection: aiosqlite.Connection, computer_id: int, data: Mapping[str, Any]
+) -> None:
+    """Store a full inventory report; lists missing from `data` are kept."""
+    lists = {name: require_list(data, name) for name in LIST_TABLES}
+    software = require_list(data, "software")
+    logins = require_list(data, "logins")
+
+    scalars = {f: to_column(data[f]) for f in SCALAR_FIELDS if f in data}
+    assignments = "".join(f"{field} = :{field}, " for field in scalars)
+    await connection.execute(
+        f"UPDATE computer SET {assignments}last_update = :now, refresh_requested = 0 "
+        "WHERE id = :id",
+        {**scalars, "now": timefmt.now_text(), "id": computer_id},
+    )
+
+    for name, items in lists.items():
+        if items is not None:
+            await replace_list(connection, computer_id, name, items)
+    if software is not None:
+        await _merge_software(connection, computer_id, software)
+    if logins is not None:
+        await _append_logins(connection, computer_id, logins)
+
+
+def _software_key(item: Mapping[str, Any]) -> tuple[str, str, str]:
+    return (
+        to_text(item.get("name")),
+        to_text(item.get("version")),
+        to_text(item.get("description")),
+    )
+
+
+async def _merge_software(
+    connection: aiosqlite.Connection, computer_id: int, software: list[dict[str, Any]]
+) -> None:
+    stored = await fetch_all(
+        connection,
+        "SELECT id, name, version, description FROM computer_software "
+        "WHERE computer_id = ?",
+        (computer_id,),
+    )
+    # A computer can report the same entry twice, so match as a multiset.
+    unmatched: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+    for row in stored:
+        unmatched[(row["name"], row["version"], row["description"])].append(row["id"])
+    new_entries = []
+    for item in software:
+        key = _software_key(item)
+        if unmatched.get(key):
+            unmatched[key].pop()
+        else:
+            new_entries.append(key)
+    removed = [(row_id,) for ids in unmatched.values() for row_id in ids]
+
+    if removed:
+        await connection.executemany(
+            "DELETE FROM computer_software WHERE id = ?", removed
+        )
+    if new_entries:
+        now = timefmt.now_text()
+        await connection.executemany(
+            "INSERT INTO computer_software "
+            "(computer_id, name, version, description, first_seen) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(computer_id, *key, now) for key in new_entries],
+        )
+
+
+async def _append_logins(
+    connection: aiosqlite.Connection, computer_id: int, logins: list[dict[str, Any]]
+) -> None:
+    rows = [
+        (
+            computer_id,
+            to_text(login.get("username")),
+            to_text(login.get("display_name")),
+            to_text(login.get("console")),
+            to_text(login.get("timestamp")),
+            to_column(login.get("guid")),
+        )
+        for login in logins
+        if login.get("username") and login.get("timestamp")
+    ]
+    await connection.executemany(
+        "INSERT OR IGNORE INTO computer_login "
+        "(computer_id, username, display_name, console, timestamp, guid) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
+async def newest_login_text(connection: aiosqlite.Connection, computer_id: int) -> str:
+    """Return the newest stored login time, or the epoch the agent expects."""
+    rows = await fetch_all(
+        connection,
+        "SELECT MAX(timestamp) AS newest FROM computer_login WHERE computer_id = ?",
+        (computer_id,),
+    )
+    newest = rows[0]["newest"]
+    return newest if newest else timefmt.EPOCH_TEXT
+
+
+async def store_services(
+    connection: aiosqlite.Connection, computer_id: int, services: list[dict[str, Any]]
+) -> None:
+    """Replace the service checks a hello reports, keeping each one's change time.
+
+    Agent 1.2.0 spells the metrics key `merics`; both spellings are read.
+    """
+    stored = {
+        row["name"]: row
+        for row in await fetch_all(
+            connection,
+            "SELECT name, status, metrics, details, last_change FROM computer_service "
+            "WHERE computer_id = ?",
+            (computer_id,),
+        )
+    }
+    now = timefmt.now_text()
+    rows = []
+    for service in services:
+        name = to_text(service.get("name"))
+        status = to_text(service.get("status"))
+        metrics = to_text(service.get("metrics", service.get("merics")))
+        details = to_text(service.get("details"))
+        previous = stored.get(name)
+        unchanged = previous is not None and (
+            previous["status"], previous["metrics"], previous["details"]
+        ) == (status, metrics, details)
+        last_change = previous["last_change"] if unchanged and previous else now
+        rows.append((computer_id, name, status, metrics, details, last_change))
+    await connection.execute(
+        "DELETE FROM computer_service WHERE computer_id = ?", (computer_id,)
+    )
+    await connection.executemany(
+        "INSERT OR REPLACE INTO computer_service "
+        "(computer_id, name, status, metrics, details, last_change) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
+_SECTION_QUERIES: dict[str, str] = {
+    "networks": "SELECT address, netmask, broadcast, mac, interface "
+    "FROM computer_network WHERE computer_id = ? ORDER BY id",
+    "screens": "SELECT name, manufacturer, manufactured, resolution, size, type, "
+    "serialno, technology FROM computer_screen WHERE computer_id = ? ORDER BY id",
+    "printers": "SELECT name, driver, paper, dpi, uri, status FROM computer_printer "
+    "WHERE computer_id = ? ORDER BY id",
+    "partitions": "SELECT device, mountpoint, filesystem, size, free, name, serial, "
+    "uuid, encrypted FROM computer_partition WHERE computer_id = ? ORDER BY id",
+    "software": "SELECT name, version, description, first_seen "
+    "FROM computer_software WHERE computer_id = ? ORDER BY name, version",
+    "logins": "SELECT username, display_name, console, timestamp, guid "
+    "FROM computer_login WHERE computer_id = ? ORDER BY timestamp DESC",
+    "users": "SELECT username, display_name, uid, gid, home, shell, disabled "
+    "FROM computer_user WHERE computer_id = ? ORDER BY id",
+    "devices": "SELECT subclass, vendor, product, serial, name FROM computer_device "
+    "WHERE computer_id = ? ORDER BY id",
+    "services": "SELECT name, status, metrics, details, last_change "
+    "FROM computer_service WHERE computer_id = ? ORDER BY name",
+}
+
+
+async def read_sections(database: Database, computer_id: int) -> dict[str, list[Row]]:
+    """Return every inventory list of a computer, keyed by section name."""
+    async with database.reader() as connection:
+        return {
+            name: await fetch_all(connection, sql, (computer_id,))
+            for name, sql in _SECTION_QUERIES.items()
+        }
+

@@ -1,0 +1,184 @@
+"""Packages: install procedures, success codes, post action and payload."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiosqlite
+
+from ocoserver import depot, timefmt
+from ocoserver.db import Database, Row, execute, fetch_one
+from ocoserver.errors import AdminError
+
+log = logging.getLogger("ocoserver.packages")
+
+POST_ACTIONS = ("none", "restart", "shutdown", "exit")
+
+
+@dataclass(frozen=True)
+class PackageSpec:
+    family: str
+    version: str
+    install_procedure: str
+    uninstall_procedure: str = ""
+    success_codes: str = "0"
+    post_action: str = "none"
+    post_action_timeout: int = 5
+    description: str = ""
+
+
+def parse_success_codes(text: str) -> str:
+    """Normalize '0, 3010' to '0,3010'; raise AdminError for anything else."""
+    codes = [part.strip() for part in text.split(",") if part.strip()]
+    try:
+        numbers = [int(code) for code in codes]
+    except ValueError:
+        raise AdminError(
+            f"invalid success codes {text!r}: use integers separated by commas, "
+            "such as 0,3010"
+        ) from None
+    if not numbers:
+        raise AdminError("success codes are empty: give at least one, such as 0")
+    return ",".join(str(number) for number in numbers)
+
+
+def validate(spec: PackageSpec) -> PackageSpec:
+    if not spec.family.strip():
+        raise AdminError("package name is empty: give --name")
+    if not spec.version.strip():
+        raise AdminError("package version is empty: give --version")
+    if not spec.install_procedure.strip():
+        raise AdminError("install procedure is empty: give --install")
+    if spec.post_action not in POST_ACTIONS:
+        raise AdminError(
+            f"invalid post action {spec.post_action!r}: use one of "
+            f"{', '.join(POST_ACTIONS)}"
+        )
+    if spec.post_action_timeout < 0:
+        raise AdminError(
+            f"invalid post action timeout {spec.post_action_timeout}: use minutes >= 0"
+        )
+    return PackageSpec(
+        family=spec.family.strip(),
+        version=spec.version.strip(),
+        install_procedure=spec.install_procedure,
+        uninstall_procedure=spec.uninstall_procedure,
+        success_codes=parse_success_codes(spec.success_codes),
+        post_action=spec.post_action,
+        post_action_timeout=spec.post_action_timeout,
+        description=spec.description,
+    )
+
+
+async def add(
+    database: Database, depot_path: Path, spec: PackageSpec, source: Path | None
+) -> int:
+    """Store a package; `source` is a ZIP file, a folder, or None for no payload."""
+    spec = validate(spec)
+    await _check_unique(database, spec)
+    payload = None
+    if source is not None:
+        payload = await asyncio.to_thread(depot.store_payload, depot_path, source)
+    try:
+        async with database.transaction() as connection:
+            package_id = await _insert(connection, spec, payload)
+    except BaseException:
+        if payload is not None:
+            depot.delete_payload(depot_path, payload.file_name)
+        raise
+    log.info(
+        "package %s %s added (id %d, %s)",
+        spec.family, spec.version, package_id,
+        f"{payload.size} bytes" if payload else "no payload",
+    )
+    return package_id
+
+
+async def _check_unique(database: Database, spec: PackageSpec) -> None:
+    existing = await database.fetch_one(
+        "SELECT id FROM package WHERE family = ? AND version = ?",
+        (spec.family, spec.version),
+    )
+    if existing is not None:
+        raise AdminError(
+            f"package {spec.family} {spec.version} already exists (id "
+            f"{existing['id']}); choose another --version"
+        )
+
+
+async def _insert(
+    connection: aiosqlite.Connection,
+    spec: PackageSpec,
+    payload: depot.StoredPayload | None,
+) -> int:
+    return await execute(
+        connection,
+        "INSERT INTO package (family, version, description, install_procedure, "
+        "uninstall_procedure, success_codes, post_action, post_action_timeout, "
+        "file_name, size, sha256, created) VALUES (:family, :version, "
+        ":description, :install, :uninstall, :codes, :post_action, :timeout, "
+        ":file_name, :size, :sha256, :created)",
+        {
+            "family": spec.family,
+            "version": spec.version,
+            "description": spec.description,
+            "install": spec.install_procedure,
+            "uninstall": spec.uninstall_procedure,
+            "codes": spec.success_codes,
+            "post_action": spec.post_action,
+            "timeout": spec.post_action_timeout,
+            "file_name": payload.file_name if payload else None,
+            "size": payload.size if payload else None,
+            "sha256": payload.sha256 if payload else None,
+            "created": timefmt.now_text(),
+        },
+    )
+
+
+async def list_all(database: Database) -> list[Row]:
+    return await database.fetch_all(
+        "SELECT id, family AS name, version, description, install_procedure, "
+        "uninstall_procedure, success_codes, post_action, post_action_timeout, "
+        "size, sha256, created FROM package ORDER BY family, version"
+    )
+
+
+async def get(database: Database, package_id: int) -> Row:
+    """Return a package row or raise AdminError."""
+    row = await database.fetch_one("SELECT * FROM package WHERE id = ?", (package_id,))
+    if row is None:
+        raise AdminError(
+            f"package {package_id} not found; 'ocoserver package list' shows the ids"
+        )
+    return row
+
+
+async def find(connection: aiosqlite.Connection, package_id: int) -> Row | None:
+    return await fetch_one(
+        connection, "SELECT * FROM package WHERE id = ?", (package_id,)
+    )
+
+
+async def remove(database: Database, depot_path: Path, package_id: int) -> Row:
+    """Delete a package and its payload; refuse while jobs for it are active."""
+    row = await get(database, package_id)
+    async with database.transaction() as connection:
+        active = await fetch_one(
+            connection,
+            "SELECT COUNT(*) AS count FROM job WHERE package_id = ? AND state IN (0, 1, 2)",
+            (package_id,),
+        )
+        assert active is not None
+        if active["count"]:
+            raise AdminError(
+                f"package {package_id} has {active['count']} active jobs; remove "
+                "their job containers first"
+            )
+        await connection.execute("DELETE FROM package WHERE id = ?", (package_id,))
+    if row["file_name"]:
+        depot.delete_payload(depot_path, row["file_name"])
+    log.info("package %s %s (id %d) removed", row["family"], row["version"], package_id)
+    return row

@@ -1,0 +1,129 @@
+"""Server settings kept in the database, changed with `ocoserver setting set`."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from ocoserver.db import Database
+from ocoserver.errors import AdminError
+
+log = logging.getLogger("ocoserver.settings")
+
+SELF_REGISTRATION = "agent-self-registration-enabled"
+REGISTRATION_KEY = "agent-registration-key"
+UPDATE_INTERVAL = "agent-update-interval"
+
+# Internal value, not listed or settable: the reserve of response timestamps.
+_RESPONSE_TIMESTAMP_RESERVE = "response-timestamp-reserve"
+
+
+@dataclass(frozen=True)
+class SettingDefinition:
+    key: str
+    default: str
+    description: str
+    secret: bool = False
+
+
+DEFINITIONS = {
+    definition.key: definition
+    for definition in (
+        SettingDefinition(
+            SELF_REGISTRATION,
+            "0",
+            "1 lets unknown computers register with the registration key, 0 rejects them",
+        ),
+        SettingDefinition(
+            REGISTRATION_KEY,
+            "",
+            "key that unknown computers present to register themselves",
+            secret=True,
+        ),
+        SettingDefinition(
+            UPDATE_INTERVAL,
+            "7200",
+            "seconds after which an agent is asked for a new inventory",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    self_registration: bool
+    registration_key: str
+    update_interval: int
+
+
+async def read_all(database: Database) -> dict[str, str]:
+    """Return every defined setting, stored value or default."""
+    rows = await database.fetch_all("SELECT key, value FROM setting")
+    stored = {row["key"]: row["value"] for row in rows}
+    return {key: stored.get(key, d.default) for key, d in DEFINITIONS.items()}
+
+
+async def read_agent_settings(database: Database) -> AgentSettings:
+    values = await read_all(database)
+    return AgentSettings(
+        self_registration=values[SELF_REGISTRATION] == "1",
+        registration_key=values[REGISTRATION_KEY],
+        update_interval=int(values[UPDATE_INTERVAL]),
+    )
+
+
+def validate(key: str, value: str) -> str:
+    """Return the normalized value, or raise AdminError naming the problem."""
+    if key not in DEFINITIONS:
+        raise AdminError(
+            f"unknown setting {key!r}; known settings: {', '.join(DEFINITIONS)}"
+        )
+    if key == SELF_REGISTRATION:
+        normalized = {"1": "1", "true": "1", "on": "1", "yes": "1",
+                      "0": "0", "false": "0", "off": "0", "no": "0"}
+        if value.lower() not in normalized:
+            raise AdminError(f"{key} = {value!r} is invalid: use 1 or 0")
+        return normalized[value.lower()]
+    if key == UPDATE_INTERVAL:
+        if not value.isdigit() or int(value) < 60:
+            raise AdminError(
+                f"{key} = {value!r} is invalid: use a whole number of seconds, "
+                "at least 60"
+            )
+        return str(int(value))
+    if key == REGISTRATION_KEY and value and len(value) < 8:
+        raise AdminError(
+            f"{key} is too short ({len(value)} characters): use at least 8, "
+            "or an empty value to disable self-registration"
+        )
+    return value
+
+
+async def set_value(database: Database, key: str, value: str) -> str:
+    """Validate and store a setting; return the stored value."""
+    value = validate(key, value)
+    async with database.transaction() as connection:
+        await connection.execute(
+            "INSERT INTO setting (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+    shown = "(hidden)" if DEFINITIONS[key].secret else value
+    log.info("setting %s changed to %s", key, shown)
+    return value
+
+
+async def get_response_timestamp_reserve(database: Database) -> float:
+    value = await database.fetch_value(
+        "SELECT value FROM setting WHERE key = ?", (_RESPONSE_TIMESTAMP_RESERVE,)
+    )
+    return float(value) if value is not None else 0.0
+
+
+async def set_response_timestamp_reserve(database: Database, reserve: float) -> None:
+    async with database.transaction() as connection:
+        await connection.execute(
+            "INSERT INTO setting (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (_RESPONSE_TIMESTAMP_RESERVE, repr(reserve)),
+        )

@@ -1,0 +1,238 @@
+-- ocoserver database schema, version 1.
+--
+-- Applied in one transaction to a new database; PRAGMA user_version then
+-- records the version. Times are UTC text 'YYYY-MM-DD HH:MM:SS' so that
+-- they sort and compare as text and match what agents send. Inventory
+-- columns without a declared type keep each value as the agent sent it
+-- (integer, real or text), because agents mix numbers and strings.
+
+CREATE TABLE setting (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE computer (
+    id INTEGER PRIMARY KEY,
+    hostname TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    uid TEXT NOT NULL DEFAULT '',
+    notes TEXT NOT NULL DEFAULT '',
+    agent_key TEXT NOT NULL DEFAULT '',
+    server_key TEXT NOT NULL DEFAULT '',
+    -- 0 until the agent has used the keys issued to it; while 0 the
+    -- first-contact credentials are still accepted and the keys resent,
+    -- so a lost hello response does not lock the agent out.
+    keys_confirmed INTEGER NOT NULL DEFAULT 0,
+    -- 1 once the computer authenticated with a request signature; plain
+    -- key requests are rejected from then on.
+    signed INTEGER NOT NULL DEFAULT 0,
+    agent_timestamp REAL,
+    created TEXT NOT NULL,
+    last_seen TEXT,
+    last_update TEXT,
+    refresh_requested INTEGER NOT NULL DEFAULT 0,
+    remote_address TEXT,
+    agent_version TEXT,
+    os, os_version, os_license, os_language, kernel_version, architecture,
+    cpu, gpu, ram, serial, manufacturer, model, bios_version, uptime,
+    boot_type, secure_boot, domain, battery_level, battery_status
+);
+CREATE INDEX computer_uid ON computer (uid) WHERE uid <> '';
+
+CREATE TABLE computer_network (
+    id INTEGER PRIMARY KEY,
+    computer_id INTEGER NOT NULL REFERENCES computer (id) ON DELETE CASCADE,
+    address, netmask, broadcast, mac, interface
+);
+CREATE INDEX computer_network_computer ON computer_network (computer_id);
+
+CREATE TABLE computer_screen (
+    id INTEGER PRIMARY KEY,
+    computer_id INTEGER NOT NULL REFERENCES computer (id) ON DELETE CASCADE,
+    name, manufacturer, manufactured, resolution, size, type, serialno,
+    technology
+);
+CREATE INDEX computer_screen_computer ON computer_screen (computer_id);
+
+CREATE TABLE computer_printer (
+    id INTEGER PRIMARY KEY,
+    computer_id INTEGER NOT NULL REFERENCES computer (id) ON DELETE CASCADE,
+    name, driver, paper, dpi, uri, status
+);
+CREATE INDEX computer_printer_computer ON computer_printer (computer_id);
+
+CREATE TABLE computer_partition (
+    id INTEGER PRIMARY KEY,
+    computer_id INTEGER NOT NULL REFERENCES computer (id) ON DELETE CASCADE,
+    device, mountpoint, filesystem, size, free, name, serial, uuid, encrypted
+);
+CREATE INDEX computer_partition_computer ON computer_partition (computer_id);
+
+CREATE TABLE computer_software (
+    id INTEGER PRIMARY KEY,
+    computer_id INTEGER NOT NULL REFERENCES computer (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    description TEXT NOT NULL,
+    first_seen TEXT NOT NULL
+);
+CREATE INDEX computer_software_computer ON computer_software (computer_id);
+CREATE INDEX computer_software_name ON computer_software (name, version);
+
+CREATE TABLE computer_login (
+    id INTEGER PRIMARY KEY,
+    computer_id INTEGER NOT NULL REFERENCES computer (id) ON DELETE CASCADE,
+    username TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    console TEXT NOT NULL,
+    timestamp TEXT NOT NULL,
+    guid TEXT,
+    UNIQUE (computer_id, username, console, timestamp)
+);
+
+CREATE TABLE computer_user (
+    id INTEGER PRIMARY KEY,
+    computer_id INTEGER NOT NULL REFERENCES computer (id) ON DELETE CASCADE,
+    username, display_name, uid, gid, home, shell, disabled
+);
+CREATE INDEX computer_user_computer ON computer_user (computer_id);
+
+CREATE TABLE computer_device (
+    id INTEGER PRIMARY KEY,
+    computer_id INTEGER NOT NULL REFERENCES computer (id) ON DELETE CASCADE,
+    subclass, vendor, product, serial, name, details TEXT
+);
+CREATE INDEX computer_device_computer ON computer_device (computer_id);
+
+CREATE TABLE computer_service (
+    id INTEGER PRIMARY KEY,
+    computer_id INTEGER NOT NULL REFERENCES computer (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    metrics TEXT NOT NULL,
+    details TEXT NOT NULL,
+    -- When status, metrics or details last differed from the report before.
+    last_change TEXT NOT NULL,
+    UNIQUE (computer_id, name)
+);
+
+CREATE TABLE package (
+    id INTEGER PRIMARY KEY,
+    family TEXT NOT NULL,
+    version TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    install_procedure TEXT NOT NULL,
+    uninstall_procedure TEXT NOT NULL DEFAULT '',
+    -- Comma-separated return codes that mean success, for example '0,3010'.
+    success_codes TEXT NOT NULL DEFAULT '0',
+    post_action TEXT NOT NULL DEFAULT 'none'
+        CHECK (post_action IN ('none', 'restart', 'shutdown', 'exit')),
+    post_action_timeout INTEGER NOT NULL DEFAULT 5,
+    -- Path of the ZIP payload relative to the depot; NULL without payload.
+    file_name TEXT,
+    size INTEGER,
+    sha256 TEXT,
+    created TEXT NOT NULL,
+    UNIQUE (family, version)
+);
+
+CREATE TABLE computer_package (
+    computer_id INTEGER NOT NULL REFERENCES computer (id) ON DELETE CASCADE,
+    package_id INTEGER NOT NULL REFERENCES package (id) ON DELETE CASCADE,
+    installed TEXT NOT NULL,
+    job_id INTEGER,
+    PRIMARY KEY (computer_id, package_id)
+);
+
+CREATE TABLE job_container (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    start_time TEXT NOT NULL,
+    end_time TEXT,
+    priority INTEGER NOT NULL DEFAULT 0,
+    -- 0: continue after a failed job; 1: abort the computer's remaining jobs.
+    sequence_mode INTEGER NOT NULL DEFAULT 0,
+    created TEXT NOT NULL
+);
+
+-- States: 0 waiting, 1 downloading, 2 executing, 3 succeeded, -1 failed,
+-- -2 expired, -3 OS incompatible, -4 package conflict, -5 already installed.
+CREATE TABLE job (
+    id INTEGER PRIMARY KEY,
+    container_id INTEGER NOT NULL REFERENCES job_container (id) ON DELETE CASCADE,
+    computer_id INTEGER NOT NULL REFERENCES computer (id) ON DELETE CASCADE,
+    package_id INTEGER NOT NULL REFERENCES package (id) ON DELETE CASCADE,
+    procedure TEXT NOT NULL,
+    is_uninstall INTEGER NOT NULL DEFAULT 0,
+    sequence INTEGER NOT NULL,
+    state INTEGER NOT NULL DEFAULT 0,
+    download_progress REAL,
+    return_code INTEGER,
+    message TEXT NOT NULL DEFAULT '',
+    created TEXT NOT NULL,
+    download_started TEXT,
+    execution_started TEXT,
+    execution_finished TEXT,
+    last_update TEXT
+);
+CREATE INDEX job_computer_state ON job (computer_id, state);
+CREATE INDEX job_container_jobs ON job (container_id);
+
+CREATE TABLE event_rule (
+    id INTEGER PRIMARY KEY,
+    log TEXT NOT NULL,
+    query TEXT NOT NULL,
+    created TEXT NOT NULL
+);
+
+CREATE TABLE event (
+    id INTEGER PRIMARY KEY,
+    computer_id INTEGER NOT NULL REFERENCES computer (id) ON DELETE CASCADE,
+    log TEXT NOT NULL,
+    timestamp TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    level,
+    event_id,
+    data TEXT NOT NULL,
+    received TEXT NOT NULL,
+    UNIQUE (computer_id, log, timestamp, provider, event_id, data)
+);
+CREATE INDEX event_computer_log_time ON event (computer_id, log, timestamp);
+
+-- Signatures of recently accepted signed requests, so an exact replay inside
+-- the reordering window is rejected even after a restart.
+CREATE TABLE seen_signature (
+    computer_id INTEGER NOT NULL REFERENCES computer (id) ON DELETE CASCADE,
+    signature TEXT NOT NULL,
+    timestamp REAL NOT NULL,
+    PRIMARY KEY (computer_id, signature)
+);
+
+CREATE TABLE password_rule (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL,
+    alphabet TEXT NOT NULL,
+    length INTEGER NOT NULL,
+    valid_days INTEGER NOT NULL,
+    history INTEGER NOT NULL,
+    created TEXT NOT NULL
+);
+
+-- Computers a rule applies to; a rule without rows applies to every computer.
+CREATE TABLE password_rule_computer (
+    rule_id INTEGER NOT NULL REFERENCES password_rule (id) ON DELETE CASCADE,
+    computer_id INTEGER NOT NULL REFERENCES computer (id) ON DELETE CASCADE,
+    PRIMARY KEY (rule_id, computer_id)
+);
+
+-- Passwords are encrypted with the server's password key (see passwords.py);
+-- no plain text is stored.
+CREATE TABLE computer_password (
+    id INTEGER PRIMARY KEY,
+    computer_id INTEGER NOT NULL REFERENCES computer (id) ON DELETE CASCADE,
+    rule_id INTEGER REFERENCES password_rule (id) ON DELETE SET NULL,
+    username TEXT NOT NULL,
+    ciphertext BLOB NOT NULL,
+    created TEXT NOT NULL
+);
+CREATE INDEX computer_password_computer ON computer_password (computer_id, username);
