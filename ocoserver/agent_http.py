@@ -16,7 +16,7 @@ from aiohttp import web
 from ocoserver import depot
 from ocoserver.agent_auth import AgentCall, Caller, authenticate
 from ocoserver.agent_methods import METHODS, MethodContext
-from ocoserver.appkeys import STATE
+from ocoserver.appkeys import RPC_ID, STATE
 from ocoserver.db import Database
 from ocoserver.errors import InvalidParams, InvalidRequest, MethodNotFound, NotFound
 from ocoserver.errors import Unauthorized
@@ -47,7 +47,7 @@ def _require_json_content_type(request: web.Request) -> None:
 async def _read_rpc(request: web.Request) -> RpcRequest:
     body = await request.read()
     rpc = parse_request(body)
-    request["rpc_id"] = rpc.request_id
+    request[RPC_ID] = rpc.request_id
     return rpc
 
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from ocoserver import agent_http
-from ocoserver.appkeys import STATE, ServerState
+from ocoserver.appkeys import RPC_ID, STATE, ServerState
 from ocoserver.config import Config
 from ocoserver.db import Database
 from ocoserver.errors import InternalError, PayloadTooLarge, RpcError
@@ -23,7 +23,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _error_response(request: web.Request, error: RpcError) -> web.Response:
-    body = error_body(request.get("rpc_id"), error)
+    body = error_body(request.get(RPC_ID), error)
     return web.Response(
         status=error.status, body=body, headers={"Content-Type": JSON_CONTENT_TYPE}
     )

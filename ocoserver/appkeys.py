@@ -24,3 +24,6 @@ class ServerState:
 
 
 STATE = web.AppKey("state", ServerState)
+
+# The id of the JSON-RPC request being handled, for the error response.
+RPC_ID = web.RequestKey("rpc_id", object)
