@@ -6,13 +6,19 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from ocoserver import timefmt
 from ocoserver.config import Config, load_config
+from ocoserver.errors import AdminError
+
+# Signature of a command's `run` function. `cli.main` calls it with the
+# parsed arguments and the loaded configuration and exits with its result.
+RunFunction = Callable[[argparse.Namespace, Config], Awaitable[int]]
 
 
 def add_data_dir_option(parser: argparse.ArgumentParser) -> None:
@@ -70,3 +76,94 @@ def _cell(value: Any) -> str:
         return "-"
     text = str(value).replace("\n", " ")
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def print_fields(row: Mapping[str, Any]) -> None:
+    """Print one record as 'name: value' lines, names aligned."""
+    width = max((len(name) for name in row), default=0)
+    for name, value in row.items():
+        text = "-" if value is None else str(value)
+        print(f"{name.ljust(width)}  {text}")
+
+
+def print_section(title: str, rows: list[Mapping[str, Any]]) -> None:
+    """Print a titled table of rows, or '(none)' when there are no rows."""
+    print()
+    print(f"{title}:")
+    if not rows:
+        print("  (none)")
+        return
+    print_table(rows, list(rows[0]))
+
+
+def parse_id(text: str, label: str, list_command: str) -> int:
+    """Parse a database id given on the command line, or raise AdminError.
+
+    `label` names the kind of id in the message ("package id"), and
+    `list_command` is the command that shows the valid ids.
+    """
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise AdminError(
+            f"invalid {label} {text!r}: use a positive whole number; "
+            f"'{list_command}' shows the ids"
+        )
+    return number
+
+
+def parse_integer(text: str, label: str, minimum: int | None = None) -> int:
+    """Parse a whole number given on the command line, or raise AdminError."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise AdminError(
+            f"invalid {label} {text!r}: use a whole number such as 5"
+        ) from None
+    if minimum is not None and number < minimum:
+        raise AdminError(
+            f"invalid {label} {text!r}: use a number of at least {minimum}"
+        )
+    return number
+
+
+def parse_time(text: str, option: str) -> str:
+    """Parse a command-line time into stored UTC text, or raise AdminError."""
+    try:
+        return timefmt.parse_admin_time(text)
+    except ValueError as error:
+        raise AdminError(f"{option}: {error}") from None
+
+
+def add_command_group(commands: Any, name: str, help_text: str) -> Any:
+    """Add a command such as `computer` whose subcommands do the work.
+
+    Returns the group's subparsers object for `add_leaf_command`. A missing
+    subcommand is a usage error, so argparse lists the choices.
+    """
+    group = commands.add_parser(name, help=help_text, description=help_text)
+    add_data_dir_option(group)
+    destination = name.replace("-", "_") + "_command"
+    subcommands = group.add_subparsers(dest=destination, metavar="SUBCOMMAND")
+    subcommands.required = True
+    return subcommands
+
+
+def add_leaf_command(
+    commands: Any, name: str, help_text: str, run: RunFunction
+) -> argparse.ArgumentParser:
+    """Add a command that runs `run(args, config)` and returns its exit code."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=help_text, description=help_text
+    )
+    add_data_dir_option(parser)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def add_json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json", action="store_true", help="print JSON instead of a readable table"
+    )

@@ -340,3 +340,18 @@ async def installed_packages(database: Database, computer_id: int) -> list[Row]:
         "WHERE cp.computer_id = ? ORDER BY p.family, p.version",
         (computer_id,),
     )
+
+
+async def get_container(database: Database, container_id: int) -> Row:
+    """Return a job container row or raise AdminError."""
+    row = await database.fetch_one(
+        "SELECT id, name, enabled, start_time, end_time, priority, sequence_mode, "
+        "created FROM job_container WHERE id = ?",
+        (container_id,),
+    )
+    if row is None:
+        raise AdminError(
+            f"job container {container_id} not found; 'ocoserver job list' shows "
+            "the containers of existing jobs"
+        )
+    return row

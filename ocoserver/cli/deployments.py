@@ -1,0 +1,205 @@
+"""`ocoserver deploy` and `ocoserver job …`: create and inspect jobs."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ocoserver import timefmt
+from ocoserver.cli.common import (
+    add_command_group,
+    add_json_option,
+    add_leaf_command,
+    parse_id,
+    parse_integer,
+    parse_time,
+    print_fields,
+    print_json,
+    print_table,
+)
+from ocoserver.config import Config
+from ocoserver.db import Database, Row, open_database
+from ocoserver.errors import AdminError
+from ocoserver.store import computers, jobs, packages
+
+JOB_COLUMNS = [
+    "id", "container", "computer", "package", "state", "progress", "return code",
+    "output",
+]  # fmt: skip
+
+
+def add_commands(commands: Any) -> None:
+    _add_deploy_command(commands)
+    _add_job_commands(commands)
+
+
+def _add_deploy_command(commands: Any) -> None:
+    deploy = add_leaf_command(
+        commands, "deploy",
+        "create a job container with one job per computer and package",
+        run_deploy,
+    )  # fmt: skip
+    deploy.add_argument("--name", required=True, help="name of the job container")
+    deploy.add_argument(
+        "--package", dest="packages", action="append", required=True, metavar="ID",
+        help="package id, repeated for more packages, which run in the order given",
+    )  # fmt: skip
+    deploy.add_argument(
+        "--computer", dest="computers", action="append", required=True,
+        metavar="HOSTNAME", help="target computer, repeated for more computers",
+    )  # fmt: skip
+    deploy.add_argument(
+        "--start", metavar="TIME",
+        help="earliest start, ISO 8601 such as '2026-05-01 08:00' (UTC unless "
+        "an offset is given; default now)",
+    )  # fmt: skip
+    deploy.add_argument(
+        "--end", metavar="TIME",
+        help="time after which agents no longer receive the container's unfinished "
+        "jobs (same format as --start; default no end)",
+    )  # fmt: skip
+    deploy.add_argument(
+        "--priority", default="0", metavar="N",
+        help="whole number that orders containers, highest first (default 0)",
+    )  # fmt: skip
+    deploy.add_argument(
+        "--abort-on-failure", action="store_true",
+        help="when a job fails, fail that computer's remaining jobs of the container",
+    )  # fmt: skip
+
+
+def _add_job_commands(commands: Any) -> None:
+    job_commands = add_command_group(commands, "job", "inspect jobs")
+
+    listing = add_leaf_command(job_commands, "list", "list jobs", run_job_list)
+    listing.add_argument(
+        "--container", metavar="ID", help="only jobs of this container"
+    )
+    listing.add_argument(
+        "--computer", metavar="HOSTNAME", help="only jobs of this computer"
+    )
+    add_json_option(listing)
+
+    show = add_leaf_command(
+        job_commands, "show", "show a job with its full output", run_job_show
+    )
+    show.add_argument("job_id", metavar="ID", help="job id")
+    add_json_option(show)
+
+
+async def run_deploy(args: argparse.Namespace, config: Config) -> int:
+    package_ids = [
+        parse_id(text, "package id", "ocoserver package list") for text in args.packages
+    ]
+    _reject_repeats([str(package_id) for package_id in package_ids], "package")
+    start_time = parse_time(args.start, "--start") if args.start else timefmt.now_text()
+    end_time = parse_time(args.end, "--end") if args.end else None
+    priority = parse_integer(args.priority, "priority")
+
+    async with open_database(config.database_path) as database:
+        for package_id in package_ids:
+            await packages.get(database, package_id)
+        computer_ids = await _resolve_computers(database, args.computers)
+        deployment = jobs.Deployment(
+            name=args.name,
+            package_ids=package_ids,
+            computer_ids=computer_ids,
+            start_time=start_time,
+            end_time=end_time,
+            priority=priority,
+            sequence_mode=1 if args.abort_on_failure else 0,
+        )
+        container_id = await jobs.create_container(database, deployment)
+
+    print(container_id)
+    return 0
+
+
+async def _resolve_computers(database: Database, hostnames: list[str]) -> list[int]:
+    rows = [await computers.get_by_hostname(database, name) for name in hostnames]
+    # Hostnames compare case-insensitively, so check the stored names.
+    _reject_repeats([row["hostname"].lower() for row in rows], "computer")
+    return [row["id"] for row in rows]
+
+
+def _reject_repeats(values: list[str], option: str) -> None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise AdminError(
+                f"{option} {value!r} is given twice; give each --{option} once"
+            )
+        seen.add(value)
+
+
+async def run_job_list(args: argparse.Namespace, config: Config) -> int:
+    container_id = None
+    if args.container is not None:
+        container_id = parse_id(args.container, "container id", "ocoserver job list")
+
+    async with open_database(config.database_path) as database:
+        computer_id = None
+        if args.computer is not None:
+            computer = await computers.get_by_hostname(database, args.computer)
+            computer_id = computer["id"]
+        if container_id is not None:
+            await jobs.get_container(database, container_id)
+        rows = await jobs.list_jobs(database, container_id, computer_id)
+
+    if args.json:
+        print_json([job_record(row) for row in rows])
+    else:
+        print_table([job_table_row(row) for row in rows], JOB_COLUMNS)
+    return 0
+
+
+async def run_job_show(args: argparse.Namespace, config: Config) -> int:
+    job_id = parse_id(args.job_id, "job id", "ocoserver job list")
+    async with open_database(config.database_path) as database:
+        row = await jobs.get_job(database, job_id)
+    record = job_record(row)
+
+    if args.json:
+        print_json(record)
+        return 0
+
+    message = record.pop("message")
+    print_fields(record)
+    print()
+    print("output:")
+    print(message if message else "(none)")
+    return 0
+
+
+def job_record(row: Row) -> dict[str, Any]:
+    """Return a job row with `state_name` added right after the numeric `state`."""
+    record: dict[str, Any] = {}
+    for key, value in row.items():
+        record[key] = value
+        if key == "state":
+            record["state_name"] = state_name(value)
+    return record
+
+
+def job_table_row(row: Row) -> dict[str, Any]:
+    """Return the cells of one `job list` table line."""
+    progress = row["download_progress"]
+    return {
+        "id": row["id"],
+        "container": row["container_id"],
+        "computer": row["computer"],
+        "package": f"{row['package']} {row['package_version']}",
+        "state": f"{state_name(row['state'])} ({row['state']})",
+        "progress": None if progress is None else f"{progress:g}%",
+        "return code": row["return_code"],
+        "output": last_output_line(row["message"]),
+    }
+
+
+def state_name(state: int) -> str:
+    return jobs.STATE_NAMES.get(state, "unknown")
+
+
+def last_output_line(message: str) -> str | None:
+    lines = [line for line in message.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else None

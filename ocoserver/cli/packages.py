@@ -1,0 +1,150 @@
+"""`ocoserver package …`: add, list, show and remove software packages."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ocoserver.cli.common import (
+    add_command_group,
+    add_json_option,
+    add_leaf_command,
+    parse_id,
+    parse_integer,
+    print_fields,
+    print_json,
+    print_table,
+)
+from ocoserver.config import Config
+from ocoserver.db import Row, open_database
+from ocoserver.errors import AdminError
+from ocoserver.store import packages
+
+# The PATH argument that adds a package without a payload.
+NO_PAYLOAD = "-"
+
+LIST_COLUMNS = [
+    "id", "name", "version", "size", "success_codes", "post_action", "created",
+    "description",
+]  # fmt: skip
+
+
+def add_commands(commands: Any) -> None:
+    package_commands = add_command_group(
+        commands, "package", "manage software packages"
+    )
+    _add_add_command(package_commands)
+
+    listing = add_leaf_command(package_commands, "list", "list packages", run_list)
+    add_json_option(listing)
+
+    show = add_leaf_command(package_commands, "show", "show one package", run_show)
+    show.add_argument("package_id", metavar="ID", help="package id")
+    add_json_option(show)
+
+    remove = add_leaf_command(
+        package_commands, "remove", "delete a package and its payload", run_remove
+    )
+    remove.add_argument("package_id", metavar="ID", help="package id")
+
+
+def _add_add_command(package_commands: Any) -> None:
+    add = add_leaf_command(
+        package_commands, "add", "add a package and print its new id", run_add
+    )
+    add.add_argument(
+        "path", metavar="PATH",
+        help="ZIP file with the payload, a folder to zip, or '-' for no payload",
+    )  # fmt: skip
+    add.add_argument("--name", required=True, help="package name, such as Firefox")
+    add.add_argument("--version", required=True, help="package version, such as 128.0")
+    add.add_argument(
+        "--install", required=True, metavar="CMD",
+        help="command that the agent runs to install the package",
+    )  # fmt: skip
+    add.add_argument("--uninstall", default="", metavar="CMD", help="uninstall command")
+    add.add_argument(
+        "--success-codes", default="0", metavar="CODES",
+        help="comma-separated return codes that mean success, such as 0,3010 "
+        "(default 0)",
+    )  # fmt: skip
+    add.add_argument(
+        "--post-action", default="none", metavar="ACTION",
+        help=f"action after installing: {', '.join(packages.POST_ACTIONS)} "
+        "(default none)",
+    )  # fmt: skip
+    add.add_argument(
+        "--post-action-timeout", default="5", metavar="MINUTES",
+        help="minutes the agent waits before the post action (default 5)",
+    )  # fmt: skip
+    add.add_argument(
+        "--description", default="", metavar="TEXT", help="free-text description"
+    )
+
+
+async def run_add(args: argparse.Namespace, config: Config) -> int:
+    source = _parse_source(args.path)
+    spec = packages.PackageSpec(
+        family=args.name,
+        version=args.version,
+        install_procedure=args.install,
+        uninstall_procedure=args.uninstall,
+        success_codes=args.success_codes,
+        post_action=args.post_action,
+        post_action_timeout=parse_integer(
+            args.post_action_timeout, "post action timeout", minimum=0
+        ),
+        description=args.description,
+    )
+
+    async with open_database(config.database_path) as database:
+        package_id = await packages.add(database, config.depot_path, spec, source)
+
+    print(package_id)
+    return 0
+
+
+def _parse_source(text: str) -> Path | None:
+    if text == NO_PAYLOAD:
+        return None
+    if not text.strip():
+        # Path("") is the current directory, which would be zipped silently.
+        raise AdminError(
+            "package PATH is empty: give a ZIP file, a folder, or '-' for no payload"
+        )
+    return Path(text)
+
+
+async def run_list(args: argparse.Namespace, config: Config) -> int:
+    async with open_database(config.database_path) as database:
+        rows = await packages.list_all(database)
+    if args.json:
+        print_json(rows)
+    else:
+        print_table(rows, LIST_COLUMNS)
+    return 0
+
+
+async def run_show(args: argparse.Namespace, config: Config) -> int:
+    package_id = parse_id(args.package_id, "package id", "ocoserver package list")
+    async with open_database(config.database_path) as database:
+        record = package_record(await packages.get(database, package_id))
+    if args.json:
+        print_json(record)
+    else:
+        print_fields(record)
+    return 0
+
+
+def package_record(row: Row) -> dict[str, Any]:
+    """Return a package row with `family` renamed to `name`, as in `package list`."""
+    return {("name" if key == "family" else key): value for key, value in row.items()}
+
+
+async def run_remove(args: argparse.Namespace, config: Config) -> int:
+    package_id = parse_id(args.package_id, "package id", "ocoserver package list")
+    async with open_database(config.database_path) as database:
+        row = await packages.remove(database, config.depot_path, package_id)
+    print(f"removed package {row['family']} {row['version']} (id {package_id})")
+    return 0
