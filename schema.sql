@@ -208,31 +208,48 @@ CREATE TABLE seen_signature (
     PRIMARY KEY (computer_id, signature)
 );
 
+-- Local admin password rotation rules. A rule applies to every computer when
+-- all_computers is 1, otherwise to the computers listed in
+-- password_rule_computer. The flag is explicit so that removing the last listed
+-- computer leaves a rule that applies to none, not to all. For one computer and
+-- username, a rule that lists the computer takes precedence over a rule for all
+-- computers; `ocoserver password-rule add` rejects every other overlap.
+-- Usernames compare case-insensitively, because Windows ignores their case.
 CREATE TABLE password_rule (
     id INTEGER PRIMARY KEY,
-    username TEXT NOT NULL,
-    alphabet TEXT NOT NULL,
-    length INTEGER NOT NULL,
-    valid_days INTEGER NOT NULL,
-    history INTEGER NOT NULL,
+    all_computers INTEGER NOT NULL CHECK (all_computers IN (0, 1)),
+    username TEXT NOT NULL COLLATE NOCASE CHECK (username <> ''),
+    -- Characters the agent picks the new password from.
+    alphabet TEXT NOT NULL CHECK (alphabet <> ''),
+    length INTEGER NOT NULL CHECK (length BETWEEN 8 AND 256),
+    -- Days after which the newest password is rotated.
+    valid_days INTEGER NOT NULL CHECK (valid_days >= 1),
+    -- Passwords kept per computer and username. While the agent may still
+    -- revoke a new password (five minutes), the ones before it are kept too.
+    history INTEGER NOT NULL CHECK (history >= 1),
     created TEXT NOT NULL
 );
+CREATE INDEX password_rule_username ON password_rule (username);
 
--- Computers a rule applies to; a rule without rows applies to every computer.
+-- Computers a rule with all_computers = 0 applies to.
 CREATE TABLE password_rule_computer (
     rule_id INTEGER NOT NULL REFERENCES password_rule (id) ON DELETE CASCADE,
     computer_id INTEGER NOT NULL REFERENCES computer (id) ON DELETE CASCADE,
     PRIMARY KEY (rule_id, computer_id)
 );
+CREATE INDEX password_rule_computer_computer ON password_rule_computer (computer_id);
 
--- Passwords are encrypted with the server's password key (see passwords.py);
--- no plain text is stored.
+-- Passwords reported by agents, encrypted with AES-256-GCM under the server's
+-- password key file (see ocoserver/passwordkey.py). The ciphertext column is
+-- the 12-byte nonce followed by the GCM output, and no plain text is stored.
+-- rule_id becomes NULL when the rule is removed, so the history survives it.
 CREATE TABLE computer_password (
     id INTEGER PRIMARY KEY,
     computer_id INTEGER NOT NULL REFERENCES computer (id) ON DELETE CASCADE,
     rule_id INTEGER REFERENCES password_rule (id) ON DELETE SET NULL,
-    username TEXT NOT NULL,
+    username TEXT NOT NULL COLLATE NOCASE,
     ciphertext BLOB NOT NULL,
     created TEXT NOT NULL
 );
-CREATE INDEX computer_password_computer ON computer_password (computer_id, username);
+CREATE INDEX computer_password_computer
+    ON computer_password (computer_id, username, created);

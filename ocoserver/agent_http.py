@@ -64,7 +64,9 @@ async def handle_rpc(request: web.Request) -> web.Response:
     caller = await authenticate(
         state.database, state.config.agent, AgentCall.from_rpc(rpc, signature, remote)
     )
-    context = MethodContext(state.database, caller, rpc, remote)
+    context = MethodContext(
+        state.database, caller, rpc, remote, state.config.password_key_path
+    )
     params = await method(context)
     return await _respond(request, caller, rpc, params)
 

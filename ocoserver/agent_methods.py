@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -31,6 +32,8 @@ class MethodContext:
     caller: Caller
     request: RpcRequest
     remote: str
+    # The server's password key file (Config.password_key_path).
+    password_key_path: Path
 
 
 Method = Callable[[MethodContext], Awaitable[dict[str, Any]]]
@@ -214,5 +217,7 @@ async def report_events(context: MethodContext) -> dict[str, Any]:
 async def report_passwords(context: MethodContext) -> dict[str, Any]:
     """Store rotated local admin passwords (generation 2 password rotation)."""
     entries = require_list(context.request.data(), "passwords") or []
-    await passwords.store_reported(context.database, context.caller, entries)
+    await passwords.store_reported(
+        context.database, context.password_key_path, context.caller, entries
+    )
     return {}
