@@ -14,7 +14,7 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +74,13 @@ class Rejected(Unauthorized):
     """An authentication failure, logged once with hostname and address."""
 
 
+# A check that an authenticated computer may make this particular request
+# (for a download: that it has a pending job for the package). It raises
+# Rejected to refuse, and runs before the request's timestamp is recorded so
+# that a refused request changes nothing.
+Authorizer = Callable[[aiosqlite.Connection, "Caller"], Awaitable[None]]
+
+
 def read_identity(params: dict[str, Any]) -> tuple[str, str]:
     """Return (hostname, uid) from params, raising InvalidParams when invalid."""
     hostname = params.get("hostname")
@@ -116,7 +123,10 @@ def _first_contact_keys(settings: AgentSettings) -> list[str]:
 
 
 async def authenticate(
-    database: Database, agent_config: AgentConfig, call: AgentCall
+    database: Database,
+    agent_config: AgentConfig,
+    call: AgentCall,
+    authorize: Authorizer | None = None,
 ) -> Caller:
     """Authenticate a request, registering or issuing keys where the rules allow.
 
@@ -134,7 +144,10 @@ async def authenticate(
         else:
             caller = await _verify_known(database, call, computer, matches, settings)
         if call.generation == 2:
-            await _accept_timestamp(database, agent_config, call, caller)
+            await _accept_timestamp(database, agent_config, call, caller, authorize)
+        elif authorize is not None:
+            async with database.reader() as connection:
+                await authorize(connection, caller)
         if caller.hostname.lower() != hostname.lower() and uid:
             async with database.transaction() as connection:
                 await computers.rename(
@@ -233,7 +246,11 @@ async def _verify_known(
 
 
 async def _accept_timestamp(
-    database: Database, agent_config: AgentConfig, call: AgentCall, caller: Caller
+    database: Database,
+    agent_config: AgentConfig,
+    call: AgentCall,
+    caller: Caller,
+    authorize: Authorizer | None,
 ) -> None:
     """Apply the replay rule of signing.py to a signed request."""
     timestamp = call.params.get("timestamp")
@@ -248,25 +265,32 @@ async def _accept_timestamp(
         )
     assert call.signature is not None
     signature = call.signature.strip().lower()
+    window = agent_config.replay_window
     async with database.transaction() as connection:
-        await _check_and_record(
-            connection, caller.computer_id, timestamp, signature,
-            agent_config.replay_window,
+        newest = await _check_replay(
+            connection, caller.computer_id, timestamp, signature, window
+        )
+        if authorize is not None:
+            await authorize(connection, caller)
+        newest = timestamp if newest is None else max(newest, timestamp)
+        await _record_timestamp(
+            connection, caller.computer_id, timestamp, newest, signature, window
         )
 
 
-async def _check_and_record(
+async def _check_replay(
     connection: aiosqlite.Connection,
     computer_id: int,
     timestamp: float,
     signature: str,
     window: float,
-) -> None:
+) -> float | None:
+    """Raise Rejected for a stale or repeated request; return the newest timestamp."""
     row = await fetch_one(
         connection, "SELECT agent_timestamp FROM computer WHERE id = ?", (computer_id,)
     )
     assert row is not None
-    newest = row["agent_timestamp"]
+    newest: float | None = row["agent_timestamp"]
     if newest is not None and timestamp <= newest - window:
         raise Rejected(
             f"timestamp {timestamp:.4f} is older than the replay window "
@@ -279,7 +303,17 @@ async def _check_and_record(
     )
     if seen is not None:
         raise Rejected("replayed request: this exact request was accepted before")
-    newest = timestamp if newest is None else max(newest, timestamp)
+    return newest
+
+
+async def _record_timestamp(
+    connection: aiosqlite.Connection,
+    computer_id: int,
+    timestamp: float,
+    newest: float,
+    signature: str,
+    window: float,
+) -> None:
     await connection.execute(
         "INSERT INTO seen_signature (computer_id, signature, timestamp) "
         "VALUES (?, ?, ?)",

@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import aiosqlite
 from aiohttp import web
 
 from ocoserver import depot
-from ocoserver.agent_auth import AgentCall, Caller, authenticate
+from ocoserver.agent_auth import AgentCall, Caller, Rejected, authenticate
 from ocoserver.agent_methods import METHODS, MethodContext
 from ocoserver.appkeys import RPC_ID, STATE
 from ocoserver.db import Database
@@ -98,20 +99,24 @@ async def handle_download(request: web.Request) -> web.StreamResponse:
         call, package_value = await _signed_download_call(request)
     package_id = _parse_package_id(package_value)
     state = request.app[STATE]
-    caller = await authenticate(state.database, state.config.agent, call)
-    path = await _package_path(state.database, state.depot, package_id)
-    async with state.database.reader() as connection:
-        allowed = await jobs.has_pending_job_for_package(
+
+    async def authorize(connection: aiosqlite.Connection, caller: Caller) -> None:
+        package = await packages.find(connection, package_id)
+        if package is None or package["file_name"] is None:
+            log.warning(
+                "rejected download: hostname=%s remote=%s package=%d reason=no such file",
+                caller.hostname, call.remote, package_id,
+            )
+            raise NotFound(f"package {package_id} has no file to download")
+        if not await jobs.has_pending_job_for_package(
             connection, caller.computer_id, package_id
-        )
-    if not allowed:
-        log.warning(
-            "rejected download: hostname=%s remote=%s package=%d reason=no pending job",
-            caller.hostname, call.remote, package_id,
-        )
-        raise Unauthorized(
-            f"computer {caller.hostname} has no pending job for package {package_id}"
-        )
+        ):
+            raise Rejected(
+                f"computer {caller.hostname} has no pending job for package {package_id}"
+            )
+
+    caller = await authenticate(state.database, state.config.agent, call, authorize)
+    path = await _package_path(state.database, state.depot, package_id)
     log.info("computer %s downloads package %d", caller.hostname, package_id)
     return web.FileResponse(
         path,

@@ -46,7 +46,7 @@ class ServerConfig:
 class AgentConfig:
     # Seconds a signed request may be older than the newest accepted one of
     # the same computer and still be accepted once (see signing.py).
-    replay_window: float = 30.0
+    replay_window: float = 10.0
     # Seconds a request timestamp may lie ahead of the server clock.
     max_clock_skew: float = 300.0
 

@@ -82,29 +82,39 @@ class Database:
     async def open(self) -> None:
         """Open the connections, set WAL mode and apply or upgrade the schema."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await _connect(self.path)
-        await self._writer.execute("PRAGMA journal_mode = WAL")
-        await self._apply_schema()
-        for _ in range(READER_COUNT):
-            reader = await _connect(self.path)
-            await reader.execute("PRAGMA query_only = ON")
-            self._reader_list.append(reader)
-            self._readers.put_nowait(reader)
+        try:
+            self._writer = await _connect(self.path)
+            await self._writer.execute("PRAGMA journal_mode = WAL")
+            await self._apply_schema()
+            for _ in range(READER_COUNT):
+                reader = await _connect(self.path)
+                self._reader_list.append(reader)
+                await reader.execute("PRAGMA query_only = ON")
+                self._readers.put_nowait(reader)
+        except BaseException:
+            # A refused schema or a broken file must not leave connection
+            # threads running: they would keep the process from exiting.
+            await self._close_connections(checkpoint=False)
+            raise
         log.debug("opened database %s", self.path)
 
     async def close(self) -> None:
         """Close every connection; waits for a running transaction to end."""
         async with self._write_lock:
-            for reader in self._reader_list:
-                await reader.close()
-            self._reader_list.clear()
-            if self._writer is not None:
+            await self._close_connections(checkpoint=True)
+        log.debug("closed database %s", self.path)
+
+    async def _close_connections(self, checkpoint: bool) -> None:
+        for reader in self._reader_list:
+            await reader.close()
+        self._reader_list.clear()
+        if self._writer is not None:
+            if checkpoint:
                 # Fold the WAL back into the main file so a copied database
                 # file is complete on its own.
                 await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                await self._writer.close()
-                self._writer = None
-        log.debug("closed database %s", self.path)
+            await self._writer.close()
+            self._writer = None
 
     async def _apply_schema(self) -> None:
         async with self.transaction() as connection:

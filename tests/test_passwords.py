@@ -6,7 +6,6 @@ rising timestamps, and passwords encrypted the way the OCO agent does it.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import copy
 import hashlib
@@ -26,8 +25,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from ocoserver import passwordkey
 from ocoserver.agent_crypto import AgentCryptoError, agent_cipher_key, decrypt_reported
-from ocoserver.cli import passwords as password_cli
-from ocoserver.cli.common import add_command_group
+from ocoserver.cli import build_parser
 from ocoserver.config import Config
 from ocoserver.db import Database
 from ocoserver.errors import AdminError
@@ -112,18 +110,11 @@ async def registered_agent(client: Any, database: Database) -> Agent:
     return agent
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The two command groups this module provides, without the rest of the CLI."""
-    parser = argparse.ArgumentParser(prog="ocoserver")
-    commands = parser.add_subparsers(dest="command", required=True)
-    password_cli.add_commands(commands)
-    computer_commands = add_command_group(commands, "computer", "computers")
-    password_cli.add_computer_subcommands(computer_commands)
-    return parser
-
-
 async def run_cli(config: Config, *argv: str) -> str:
-    """Run a password command against the server's data directory; return stdout."""
+    """Run a command in this event loop against the server's data directory.
+
+    Errors propagate as AdminError so tests can match their message.
+    """
     args = build_parser().parse_args(list(argv))
     output = io.StringIO()
     with redirect_stdout(output):

@@ -1,8 +1,8 @@
 """`ocoserver computer …`: register, list, show, remove and refresh computers.
 
-`add_commands` returns the `computer` subparsers object. Modules with more
-computer subcommands (such as `computer passwords`) add them to it in
-`ocoserver.cli.admin` (see COMPUTER_SUBCOMMAND_HOOKS there).
+`add_commands` returns the `computer` subparsers object so that
+`ocoserver.cli.admin` can add subcommands kept in other modules (such as
+`computer passwords`).
 """
 
 from __future__ import annotations

@@ -1,0 +1,84 @@
+"""Configuration loading: defaults, TOML, environment and errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+from ocoserver.config import Config, ConfigError, load_config
+
+EXAMPLE = Path(__file__).parent.parent / "config.example.toml"
+
+
+def test_example_matches_defaults():
+    assert load_config(EXAMPLE, environ={}) == Config()
+
+
+def test_defaults_without_file():
+    config = load_config(None, environ={})
+
+    assert config.server.host == "127.0.0.1"
+    assert config.server.port == 8080
+    assert config.database_path == Path("ocoserver-data/ocoserver.sqlite3")
+    assert config.depot_path == Path("ocoserver-data/depot")
+
+
+def test_environment_overrides_file(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('[server]\nport = 9000\ndata_dir = "/srv/oco"\n')
+
+    config = load_config(path, environ={"OCOSERVER_PORT": "9100"})
+
+    assert config.server.port == 9100
+    assert config.data_dir == Path("/srv/oco")
+
+
+def test_command_line_overrides_environment():
+    config = load_config(None, environ={"OCOSERVER_HOST": "0.0.0.0"})
+
+    overridden = config.with_overrides(host="127.0.0.2", port=None)
+
+    assert overridden.server.host == "127.0.0.2"
+    assert overridden.server.port == 8080
+
+
+class ConfigCase(NamedTuple):
+    text: str
+    message: str
+
+
+BAD_CONFIGS = {
+    "unknown-key": ConfigCase("[server]\nprot = 1\n", "unknown key server.prot"),
+    "unknown-section": ConfigCase("[web]\nport = 1\n", "unknown section [web]"),
+    "wrong-type": ConfigCase('[server]\nport = "80"\n', "server.port = '80' is invalid"),
+    "port-range": ConfigCase("[server]\nport = 70000\n", "server.port = 70000"),
+    "bool-for-int": ConfigCase("[server]\nport = true\n", "server.port = True"),
+    "small-body": ConfigCase("[server]\nmax_body_size = 10\n", "server.max_body_size"),
+    "log-level": ConfigCase('[server]\nlog_level = "loud"\n', "server.log_level"),
+    "negative-window": ConfigCase("[agent]\nreplay_window = -1\n", "agent.replay_window"),
+    "not-toml": ConfigCase("[server\n", "is not valid TOML"),
+    "value-for-table": ConfigCase("server = 1\n", "must be a table"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_CONFIGS.values(), ids=BAD_CONFIGS.keys())
+def test_invalid_config_names_key(tmp_path, case):
+    path = tmp_path / "config.toml"
+    path.write_text(case.text)
+
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ={})
+
+    assert case.message in str(raised.value)
+
+
+def test_missing_file_named():
+    with pytest.raises(ConfigError, match="nowhere.toml not found"):
+        load_config(Path("/nowhere.toml"), environ={})
+
+
+def test_bad_port_variable_named():
+    with pytest.raises(ConfigError, match="OCOSERVER_PORT='http'"):
+        load_config(None, environ={"OCOSERVER_PORT": "http"})
