@@ -315,3 +315,27 @@ async def test_signed_response_bytes_are_signed(client, config):
     assert response.headers["Content-Type"] == "application/json; charset=utf-8"
     assert response.headers["x-oco-server-signature"] == sign(content, agent.server_key)
     assert orjson.loads(content)["result"]["timestamp"] > 0
+
+
+async def test_reset_keys_allows_new_first_contact(client, config, database):
+    agent = await signed_agent(client, config)
+    old_key = agent.agent_key
+
+    code, output = await run_cli(config, "computer", "reset-keys", "lab-pc-01")
+
+    assert code == 0
+    assert "keys of lab-pc-01 reset" in output
+    row = await database.fetch_one(
+        "SELECT agent_key, signed, agent_timestamp FROM computer"
+    )
+    assert row["agent_key"] == ""
+    assert row["signed"] == 0
+    assert row["agent_timestamp"] is None
+    assert await database.fetch_value("SELECT COUNT(*) FROM seen_signature") == 0
+    fresh = SignedAgent(client)
+    params = await fresh.hello()
+    assert len(params["agent-key"]) == 32
+    assert params["agent-key"] != old_key
+    status, payload = await agent.call("hello.json")
+    assert status == 401
+    assert payload["error"]["code"] == -32001

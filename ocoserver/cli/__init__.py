@@ -50,10 +50,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = load_cli_config(args)
-        setup_logging(config.server.log_level)
         if args.command in (None, "serve"):
+            setup_logging(config.server.log_level)
             asyncio.run(serve(config))
             return 0
+        # An administration command reports on stdout; its stderr carries
+        # only warnings and errors so that scripts see a clean result.
+        setup_logging("warning")
         return int(asyncio.run(args.run(args, config)) or 0)
     except (AdminError, ConfigError, SchemaError) as error:
         print(f"ocoserver: error: {error}", file=sys.stderr)

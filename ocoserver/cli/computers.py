@@ -89,6 +89,15 @@ def add_commands(commands: Any) -> Any:
     )  # fmt: skip
     refresh.add_argument("hostname", metavar="HOSTNAME")
 
+    reset_keys = add_leaf_command(
+        computer_commands, "reset-keys",
+        "forget a computer's keys and last request timestamp; its agent, with "
+        "the keys removed from its configuration, receives new keys at its next "
+        "check-in",
+        run_reset_keys,
+    )  # fmt: skip
+    reset_keys.add_argument("hostname", metavar="HOSTNAME")
+
     return computer_commands
 
 
@@ -152,5 +161,15 @@ async def run_refresh(args: argparse.Namespace, config: Config) -> int:
     print(
         f"inventory refresh requested for {row['hostname']}; "
         "its agent sends the inventory at its next check-in"
+    )
+    return 0
+
+
+async def run_reset_keys(args: argparse.Namespace, config: Config) -> int:
+    async with open_database(config.database_path) as database:
+        row = await computers.reset_keys(database, args.hostname)
+    print(
+        f"keys of {row['hostname']} reset; remove agent-key and server-key from "
+        "its agent configuration so that it accepts the new keys"
     )
     return 0

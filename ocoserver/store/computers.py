@@ -226,6 +226,26 @@ async def request_refresh(database: Database, hostname: str) -> Row:
     return row
 
 
+async def reset_keys(database: Database, hostname: str) -> Row:
+    """Return a computer to trust on first use: no keys, no signing history.
+
+    Its next request with an empty key or the registration key receives new
+    keys, as after `computer add`.
+    """
+    row = await get_by_hostname(database, hostname)
+    async with database.transaction() as connection:
+        await connection.execute(
+            "UPDATE computer SET agent_key = '', server_key = '', keys_confirmed = 0, "
+            "signed = 0, agent_timestamp = NULL WHERE id = ?",
+            (row["id"],),
+        )
+        await connection.execute(
+            "DELETE FROM seen_signature WHERE computer_id = ?", (row["id"],)
+        )
+    log.info("keys and request timestamp of computer %s reset", row["hostname"])
+    return row
+
+
 async def list_by_ids(
     connection: aiosqlite.Connection, ids: list[int]
 ) -> list[Row]:
