@@ -87,7 +87,7 @@ def _state_context(
     config: Config,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def open_state(app: web.Application) -> AsyncIterator[None]:
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         config.depot_path.mkdir(parents=True, exist_ok=True)
         database = Database(config.database_path)
         await database.open()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -81,7 +82,8 @@ class Database:
 
     async def open(self) -> None:
         """Open the connections, set WAL mode and apply or upgrade the schema."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _create_private_file(self.path)
         try:
             self._writer = await _connect(self.path)
             await self._writer.execute("PRAGMA journal_mode = WAL")
@@ -216,6 +218,19 @@ async def _fetch_user_version(connection: aiosqlite.Connection) -> int:
     row = await fetch_one(connection, "PRAGMA user_version")
     assert row is not None
     return int(row["user_version"])
+
+
+def _create_private_file(path: Path) -> None:
+    """Create an empty database file readable by its owner only, if missing.
+
+    The database holds agent keys; SQLite gives its -wal and -shm files the
+    same permissions as the database file.
+    """
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(descriptor)
 
 
 @asynccontextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import stat
 
 import pytest
 
@@ -109,3 +110,13 @@ async def test_transactions_do_not_interleave(tmp_path):
         assert await database.fetch_value(
             "SELECT value FROM setting WHERE key = 'counter'"
         ) == "20"
+
+
+async def test_new_database_owner_only(tmp_path):
+    path = tmp_path / "data" / "ocoserver.sqlite3"
+
+    async with open_database(path):
+        pass
+
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
