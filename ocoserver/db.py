@@ -223,7 +223,7 @@ async def _fetch_user_version(connection: aiosqlite.Connection) -> int:
 def _create_private_file(path: Path) -> None:
     """Create an empty database file readable by its owner only, if missing.
 
-    The database holds agent keys; SQLite gives its -wal and -shm files the
+    The database contains agent keys, and SQLite gives its -wal and -shm files the
     same permissions as the database file.
     """
     try:
