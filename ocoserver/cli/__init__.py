@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 from ocoserver import __version__
 from ocoserver.cli import admin
 from ocoserver.cli.common import add_data_dir_option, load_cli_config, setup_logging
-from ocoserver.config import ConfigError
+from ocoserver.config import Config, ConfigError
 from ocoserver.db import SchemaError
 from ocoserver.errors import AdminError
 from ocoserver.server import serve
@@ -57,15 +58,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         # An administration command reports on stdout; its stderr carries
         # only warnings and errors so that scripts see a clean result.
         setup_logging("warning")
+        _warn_if_new_database(config)
         return int(asyncio.run(args.run(args, config)) or 0)
     except (AdminError, ConfigError, SchemaError) as error:
         print(f"ocoserver: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader of stdout (such as `head`) has closed it. Point stdout
+        # at /dev/null so that the final flush at exit raises nothing.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except OSError as error:
         print(f"ocoserver: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _warn_if_new_database(config: Config) -> None:
+    """Say so when a command is about to create a database instead of using one.
+
+    A mistyped --data-dir or a command run from another directory would
+    otherwise write to a database that the server does not use.
+    """
+    if not config.database_path.exists():
+        print(
+            f"ocoserver: creating a new database at {config.database_path}; "
+            "if the server uses another one, pass its --data-dir",
+            file=sys.stderr,
+        )
 
 
 def default_data_dir() -> Path:

@@ -46,12 +46,37 @@ def load_cli_config(args: argparse.Namespace) -> Config:
     )
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+class OneLineFormatter(logging.Formatter):
+    """Format a record as exactly one line.
+
+    Log messages contain values that agents send, such as hostnames. Line
+    breaks and other control characters in them are escaped so that no
+    request can add a forged line to the log. Tracebacks keep their lines.
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802
+        return escape_control_characters(super().formatMessage(record))
+
+
+def escape_control_characters(text: str) -> str:
+    """Replace control characters with backslash escapes such as \\n."""
+    if text.isprintable():
+        return text
+    return "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        for char in text
     )
+
+
+def setup_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    logging.basicConfig(level=level.upper(), handlers=[handler])
+    # aiosqlite logs every statement with its parameters at debug level,
+    # which would put agent keys and server keys into the log.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 
 def print_json(value: Any) -> None:

@@ -14,6 +14,11 @@ SELF_REGISTRATION = "agent-self-registration-enabled"
 REGISTRATION_KEY = "agent-registration-key"
 UPDATE_INTERVAL = "agent-update-interval"
 
+# Bounds of agent-update-interval in seconds. A year is far beyond any
+# useful inventory age and keeps time arithmetic far from overflow.
+MIN_UPDATE_INTERVAL = 60
+MAX_UPDATE_INTERVAL = 366 * 24 * 3600
+
 # Internal value, not listed or settable: the reserve of response timestamps.
 _RESPONSE_TIMESTAMP_RESERVE = "response-timestamp-reserve"
 
@@ -85,10 +90,12 @@ def validate(key: str, value: str) -> str:
             raise AdminError(f"{key} = {value!r} is invalid: use 1 or 0")
         return normalized[value.lower()]
     if key == UPDATE_INTERVAL:
-        if not value.isdigit() or int(value) < 60:
+        if not value.isascii() or not value.isdigit() or not (
+            MIN_UPDATE_INTERVAL <= int(value) <= MAX_UPDATE_INTERVAL
+        ):
             raise AdminError(
-                f"{key} = {value!r} is invalid: use a whole number of seconds, "
-                "at least 60"
+                f"{key} = {value!r} is invalid: use a whole number of seconds "
+                f"from {MIN_UPDATE_INTERVAL} to {MAX_UPDATE_INTERVAL}"
             )
         return str(int(value))
     if key == REGISTRATION_KEY and value and len(value) < 8:
