@@ -20,9 +20,11 @@ from typing import Any
 
 import aiosqlite
 
+from ocoserver.auth_throttle import AuthThrottle
 from ocoserver.config import AgentConfig
 from ocoserver.db import Database, Row, fetch_one
 from ocoserver.errors import InvalidParams, Unauthorized
+from ocoserver.logtext import quote
 from ocoserver.rpc import RpcRequest
 from ocoserver.signing import signature_matches
 from ocoserver.store import computers
@@ -127,11 +129,13 @@ async def authenticate(
     agent_config: AgentConfig,
     call: AgentCall,
     authorize: Authorizer | None = None,
+    *,
+    throttle: AuthThrottle | None = None,
 ) -> Caller:
     """Authenticate a request, registering or issuing keys where the rules allow.
 
     Raises Unauthorized (logged with hostname and remote address, never a
-    key) or InvalidParams.
+    key, and counted by `throttle`) or InvalidParams.
     """
     hostname, uid = read_identity(call.params)
     try:
@@ -155,11 +159,22 @@ async def authenticate(
                 )
         return caller
     except Unauthorized as error:
-        log.warning(
-            "rejected agent request: hostname=%s remote=%s method=%s reason=%s",
-            hostname, call.remote, call.method, error.message,
-        )
+        log_rejection(call, hostname, error.message)
+        if throttle is not None:
+            throttle.record_failure(call.remote, hostname)
         raise
+
+
+def log_rejection(call: AgentCall, hostname: str, reason: str) -> None:
+    """Log a rejected agent request in the one-line format fail2ban filters match.
+
+    The client address comes first, before any value the client chose, and
+    every value is quoted by `quote` so that it cannot fake another field.
+    """
+    log.warning(
+        "rejected agent request: remote=%s hostname=%s method=%s reason=%s",
+        quote(call.remote), quote(hostname), quote(call.method), quote(reason),
+    )
 
 
 async def _register(

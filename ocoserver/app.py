@@ -10,9 +10,10 @@ from aiohttp import web
 
 from ocoserver import agent_http
 from ocoserver.appkeys import RPC_ID, STATE, ServerState
+from ocoserver.auth_throttle import AuthThrottle
 from ocoserver.config import Config
 from ocoserver.db import Database
-from ocoserver.errors import InternalError, PayloadTooLarge, RpcError
+from ocoserver.errors import InternalError, PayloadTooLarge, RpcError, TooManyRequests
 from ocoserver.rpc import JSON_CONTENT_TYPE, error_body
 from ocoserver.signing import ResponseClock
 
@@ -25,7 +26,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def _error_response(request: web.Request, error: RpcError) -> web.Response:
     body = error_body(request.get(RPC_ID), error)
     return web.Response(
-        status=error.status, body=body, headers={"Content-Type": JSON_CONTENT_TYPE}
+        status=error.status,
+        body=body,
+        headers={"Content-Type": JSON_CONTENT_TYPE, **error.headers},
     )
 
 
@@ -44,6 +47,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if error.status >= 500:
             log.error("request %s %s failed: %s", request.method, request.path,
                       error.message)
+        elif isinstance(error, TooManyRequests):
+            # The block itself is logged once when it starts, so a flood of
+            # refused requests does not flood the log.
+            log.debug("refused request from blocked address %s", request.remote)
         else:
             log.info(
                 "rejected request %s %s from %s: %s (%d)", request.method,
@@ -93,7 +100,12 @@ def _state_context(
         await database.open()
         clock = ResponseClock()
         await clock.load(database)
-        app[STATE] = ServerState(config=config, database=database, clock=clock)
+        app[STATE] = ServerState(
+            config=config,
+            database=database,
+            clock=clock,
+            throttle=AuthThrottle(config.security),
+        )
         yield
         await database.close()
 
