@@ -56,18 +56,53 @@ async def find_for_agent(
     computer; the caller still checks that computer's key.
     """
     if uid:
-        row = await fetch_one(
-            connection,
-            f"SELECT {_AGENT_COLUMNS} FROM computer WHERE uid = ? ORDER BY id LIMIT 1",
-            (uid,),
-        )
+        row = await find_by_uid(connection, uid)
         if row is not None:
             return row
+    return await find_by_hostname(connection, hostname)
+
+
+async def find_by_uid(connection: aiosqlite.Connection, uid: str) -> Row | None:
+    # Stored uids are unique (see set_uid); ORDER BY keeps the answer
+    # stable for duplicates left by an older database.
+    return await fetch_one(
+        connection,
+        f"SELECT {_AGENT_COLUMNS} FROM computer WHERE uid = ? ORDER BY id LIMIT 1",
+        (uid,),
+    )
+
+
+async def find_by_hostname(
+    connection: aiosqlite.Connection, hostname: str
+) -> Row | None:
+    """Find a computer by hostname, ignoring ASCII case (the column's NOCASE)."""
     return await fetch_one(
         connection,
         f"SELECT {_AGENT_COLUMNS} FROM computer WHERE hostname = ?",
         (hostname,),
     )
+
+
+async def set_uid(
+    connection: aiosqlite.Connection, computer_id: int, uid: str
+) -> Row | None:
+    """Store the uid a computer reports, unless another computer has it.
+
+    Returns that other computer's row (and changes nothing), or None once
+    stored. Keeping uids unique means a cloned machine image never makes
+    two computers answer to one uid.
+    """
+    holder = await fetch_one(
+        connection,
+        "SELECT id, hostname FROM computer WHERE uid = ? AND id <> ?",
+        (uid, computer_id),
+    )
+    if holder is not None:
+        return holder
+    await connection.execute(
+        "UPDATE computer SET uid = ? WHERE id = ?", (uid, computer_id)
+    )
+    return None
 
 
 async def insert(
