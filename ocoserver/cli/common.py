@@ -48,12 +48,20 @@ def load_cli_config(args: argparse.Namespace) -> Config:
     )
 
 
+# Library loggers kept at WARNING whatever the server's level: aiosqlite's
+# debug lines show SQL parameters (agent keys among them), and aiohttp's
+# access log shows query strings (the agent key of a plain download).
+QUIET_LOGGERS = ("aiosqlite", "aiohttp.access")
+
+
 def setup_logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def print_json(value: Any) -> None:
