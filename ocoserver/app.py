@@ -14,6 +14,7 @@ from ocoserver.auth_throttle import AuthThrottle
 from ocoserver.config import Config
 from ocoserver.db import Database
 from ocoserver.errors import InternalError, PayloadTooLarge, RpcError, TooManyRequests
+from ocoserver.logtext import quote
 from ocoserver.rpc import JSON_CONTENT_TYPE, error_body
 from ocoserver.signing import ResponseClock
 
@@ -52,9 +53,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             # refused requests does not flood the log.
             log.debug("refused request from blocked address %s", request.remote)
         else:
+            # The message can repeat client text such as a hostname, so it is
+            # quoted to keep it on one line that no log filter misreads.
             log.info(
                 "rejected request %s %s from %s: %s (%d)", request.method,
-                request.path, request.remote, error.message, error.code,
+                request.path, request.remote, quote(error.message), error.code,
             )
         response = _error_response(request, error)
     except web.HTTPRequestEntityTooLarge as error:
