@@ -50,8 +50,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                       error.message)
         elif isinstance(error, TooManyRequests):
             # The block itself is logged once when it starts, so a flood of
-            # refused requests does not flood the log.
-            log.debug("refused request from blocked address %s", request.remote)
+            # rejected requests does not flood the log.
+            log.debug("rejected request from blocked address %s", request.remote)
         else:
             # The message can repeat client text such as a hostname, so it is
             # quoted to keep it on one line that no log filter misreads.

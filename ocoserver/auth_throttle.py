@@ -14,7 +14,7 @@ hostname has `auth_failure_limit` failures in the window, each further
 failed request for it blocks the address that sent it at once. An attacker
 who spreads guesses for one computer over many addresses therefore loses
 one address per guess, while the real computer, whose requests
-authenticate, is not refused.
+authenticate, is not rejected.
 
 The counters live in memory. A restart clears them, and each table keeps at
 most `security.max_tracked_clients` entries, dropping the entry with the
@@ -43,8 +43,8 @@ class _Failures:
 
     times: deque[float] = field(default_factory=deque)
     blocked_until: float = 0.0
-    # Requests refused during the current block, reported when it ends.
-    refused: int = 0
+    # Requests rejected during the current block, logged when it ends.
+    rejected: int = 0
 
 
 class _FailureTable:
@@ -109,14 +109,14 @@ class AuthThrottle:
         now = self._clock()
         if entry.blocked_until <= now:
             log.info(
-                "block of address %s ended; %d requests were refused during it",
-                quote(remote), entry.refused,
+                "block of address %s ended; %d requests were rejected during it",
+                quote(remote), entry.rejected,
             )
             entry.blocked_until = 0.0
-            entry.refused = 0
+            entry.rejected = 0
             entry.times.clear()
             return
-        entry.refused += 1
+        entry.rejected += 1
         retry_after = math.ceil(entry.blocked_until - now)
         raise TooManyRequests(
             f"too many failed authentications from {remote}; "

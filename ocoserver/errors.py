@@ -101,7 +101,7 @@ class TooManyRequests(RpcError):
 
     @property
     def headers(self) -> dict[str, str]:
-        # RFC 9110 section 10.2.3: delay-seconds, a whole number.
+        # Retry-After takes a whole number of seconds.
         return {"Retry-After": str(self.retry_after)}
 
 

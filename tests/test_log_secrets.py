@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 
-from ocoserver.store import settings
 from ocoserver.cli.common import setup_logging
+from ocoserver.store import settings
 from tests.admin import add_package, make_package_folder, register
 from tests.agents import PlainAgent, SignedAgent, agent_dumps
 from tests.test_passwords import HOSTNAME, Agent, add_rule, agent_encrypt

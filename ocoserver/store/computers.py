@@ -63,8 +63,6 @@ async def find_for_agent(
 
 
 async def find_by_uid(connection: aiosqlite.Connection, uid: str) -> Row | None:
-    # Stored uids are unique (see set_uid); ORDER BY keeps the answer
-    # stable for duplicates left by an older database.
     return await fetch_one(
         connection,
         f"SELECT {_AGENT_COLUMNS} FROM computer WHERE uid = ? ORDER BY id LIMIT 1",
@@ -89,8 +87,8 @@ async def set_uid(
     """Store the uid a computer reports, unless another computer has it.
 
     Returns that other computer's row (and changes nothing), or None once
-    stored. Keeping uids unique means a cloned machine image never makes
-    two computers answer to one uid.
+    stored. With unique uids, two machines cloned from one image never
+    both match one stored uid.
     """
     holder = await fetch_one(
         connection,
