@@ -188,9 +188,12 @@ async def _identify(
     """
     async with database.reader() as connection:
         by_uid = await computers.find_by_uid(connection, uid) if uid else None
-        by_hostname = await computers.find_by_hostname(connection, hostname)
+        if by_uid is not None and by_uid["hostname"].lower() == hostname.lower():
+            by_hostname: Row | None = by_uid
+        else:
+            by_hostname = await computers.find_by_hostname(connection, hostname)
     settings = await read_agent_settings(database)
-    if by_uid is not None and by_uid["hostname"].lower() != hostname.lower():
+    if by_uid is not None and by_hostname is not by_uid:
         if by_uid["agent_key"] and matches(by_uid["agent_key"]):
             return await _verify_known(database, call, by_uid, matches, settings)
         if by_hostname is None:
@@ -212,16 +215,22 @@ async def _follow_identity(
     stored = caller.computer
     if not uid:
         return
-    renamed = stored["uid"] == uid and caller.hostname.lower() != hostname.lower()
-    if not renamed and stored["uid"] == uid:
+    if stored["uid"] == uid:
+        if caller.hostname.lower() != hostname.lower():
+            async with database.transaction() as connection:
+                await computers.rename(
+                    connection, caller.computer_id, caller.hostname, hostname
+                )
         return
-    async with database.transaction() as connection:
-        if renamed:
-            await computers.rename(
-                connection, caller.computer_id, caller.hostname, hostname
-            )
-            return
-        holder = await computers.set_uid(connection, caller.computer_id, uid)
+    # A computer whose uid another computer holds sends it with every
+    # request, so a read comes first and the write lock only when needed.
+    async with database.reader() as connection:
+        holder = await computers.find_by_uid(connection, uid)
+    if holder is not None and holder["id"] == caller.computer_id:
+        return  # stored by a concurrent request of the same computer
+    if holder is None:
+        async with database.transaction() as connection:
+            holder = await computers.set_uid(connection, caller.computer_id, uid)
     if holder is None:
         log.info(
             "computer %s (id %d) reports uid %s; stored (was %s)",
