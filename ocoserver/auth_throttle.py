@@ -131,6 +131,8 @@ class AuthThrottle:
         now = self._clock()
         limit = self._config.auth_failure_limit
         window = self._config.auth_failure_window
+        # NOTE: an IPv6 client is counted per full address, so one client
+        # that owns a whole prefix can spread its failures over many keys.
         address = self._addresses.add_failure(remote, now, window)
         claimed = self._hostnames.add_failure(hostname.lower(), now, window)
         if len(address.times) >= limit:

@@ -8,6 +8,9 @@ one image.
 from __future__ import annotations
 
 import logging
+import sqlite3
+
+import pytest
 
 from ocoserver.store import settings
 from tests.admin import register
@@ -139,3 +142,15 @@ async def test_uid_holder_keeps_name_on_clash(client, config, database):
     rows = await computer_rows(database)
     assert [row["hostname"] for row in rows] == ["lab-pc-01", "lab-pc-02"]
     assert rows[1]["agent_key"] == ""
+
+
+async def test_uid_unique_in_database(client, config, database):
+    await register(config, "lab-pc-01")
+    await register(config, "lab-pc-02")
+    connection = sqlite3.connect(config.database_path)
+
+    connection.execute("UPDATE computer SET uid = 'u-1' WHERE hostname = 'lab-pc-01'")
+    with pytest.raises(sqlite3.IntegrityError):
+        connection.execute("UPDATE computer SET uid = 'u-1' WHERE hostname = 'lab-pc-02'")
+    connection.rollback()
+    connection.close()

@@ -47,25 +47,11 @@ def validate_hostname(hostname: str) -> str:
     return hostname
 
 
-async def find_for_agent(
-    connection: aiosqlite.Connection, hostname: str, uid: str
-) -> Row | None:
-    """Find the computer an agent speaks for: by uid first, then by hostname.
-
-    Hostnames compare case-insensitively. The uid is only trusted to find a
-    computer; the caller still checks that computer's key.
-    """
-    if uid:
-        row = await find_by_uid(connection, uid)
-        if row is not None:
-            return row
-    return await find_by_hostname(connection, hostname)
-
-
 async def find_by_uid(connection: aiosqlite.Connection, uid: str) -> Row | None:
+    """Find the computer that stores this uid; the caller still checks its key."""
     return await fetch_one(
         connection,
-        f"SELECT {_AGENT_COLUMNS} FROM computer WHERE uid = ? ORDER BY id LIMIT 1",
+        f"SELECT {_AGENT_COLUMNS} FROM computer WHERE uid = ?",
         (uid,),
     )
 
@@ -87,8 +73,7 @@ async def set_uid(
     """Store the uid a computer reports, unless another computer has it.
 
     Returns that other computer's row (and changes nothing), or None once
-    stored. With unique uids, two machines cloned from one image never
-    both match one stored uid.
+    stored. The unique index computer_uid enforces the same rule.
     """
     holder = await fetch_one(
         connection,
