@@ -23,7 +23,7 @@ from ocoserver.app import create_app
 from ocoserver.auth_throttle import AuthThrottle
 from ocoserver.config import Config, SecurityConfig
 from ocoserver.errors import TooManyRequests
-from tests.admin import register
+from tests.admin import add_package, register
 from tests.agents import PlainAgent
 
 
@@ -165,6 +165,9 @@ class SourceClient:
     def post(self, path: str, **kwargs: Any) -> Any:
         return self.session.post(self.base_url + path, **kwargs)
 
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.session.get(self.base_url + path, **kwargs)
+
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         return self.session.request(method, self.base_url + path, **kwargs)
 
@@ -246,6 +249,19 @@ async def test_blocked_address_refused_with_key(config, source):
 
     assert status == 429
     assert payload["error"]["code"] == -32029
+
+
+async def test_blocked_address_download_refused(config, source):
+    agent = await confirmed_agent(config, source(2))
+    package_id = await add_package(config, "-")
+    attacker = guesser(agent.client)
+    for _ in range(3):
+        await attacker.call("hello.json")
+
+    response = await agent.download(package_id)
+
+    assert response.status == 429
+    assert response.headers["Retry-After"] == "300"
 
 
 async def test_correct_agent_elsewhere_unaffected(config, source):

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 
 from ocoserver.cli import main as cli_main
 from ocoserver.config import ConfigError, ServerConfig
+from ocoserver.server import agent_url
 from ocoserver.tls import server_context
 from tests.conftest import load_fixture
 from tests.test_server_process import free_port, wait_for_port
@@ -69,6 +70,11 @@ def test_context_modern_settings(files):
     assert context.options & ssl.OP_CIPHER_SERVER_PREFERENCE
     names = [cipher["name"] for cipher in context.get_ciphers()]
     assert not [name for name in names if "RC4" in name or "3DES" in name]
+
+
+def test_agent_url_scheme_follows_tls():
+    assert agent_url("127.0.0.1", 8443, https=True) == "https://127.0.0.1:8443/api-agent.php"
+    assert agent_url("::1", 8080) == "http://[::1]:8080/api-agent.php"
 
 
 def test_context_absent_without_files():
