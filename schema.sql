@@ -36,7 +36,9 @@ CREATE TABLE computer (
     cpu, gpu, ram, serial, manufacturer, model, bios_version, uptime,
     boot_type, secure_boot, domain, battery_level, battery_status
 );
-CREATE INDEX computer_uid ON computer (uid) WHERE uid <> '';
+-- A uid belongs to one computer at most, so two machines cloned from one
+-- image never both match it (the agent endpoint keeps the first holder).
+CREATE UNIQUE INDEX computer_uid ON computer (uid) WHERE uid <> '';
 
 CREATE TABLE computer_network (
     id INTEGER PRIMARY KEY,

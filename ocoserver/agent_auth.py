@@ -7,6 +7,9 @@ empty key or the registration key and gets fresh keys in the hello
 response. An unknown computer registers itself only when self-registration
 is enabled and it presents the registration key. Keys are issued only in
 `oco.agent.hello`, the one method whose response carries them.
+
+A request is matched to a computer by its uid first, then by hostname
+(see `_identify`), and each stored uid belongs to one computer only.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ from typing import Any
 
 import aiosqlite
 
+from ocoserver.auth_throttle import AuthThrottle
 from ocoserver.config import AgentConfig
 from ocoserver.db import Database, Row, fetch_one
 from ocoserver.errors import InvalidParams, Unauthorized
+from ocoserver.logtext import quote
 from ocoserver.rpc import RpcRequest
 from ocoserver.signing import signature_matches
 from ocoserver.store import computers
@@ -127,39 +132,121 @@ async def authenticate(
     agent_config: AgentConfig,
     call: AgentCall,
     authorize: Authorizer | None = None,
+    *,
+    throttle: AuthThrottle | None = None,
 ) -> Caller:
     """Authenticate a request, registering or issuing keys where the rules allow.
 
     Raises Unauthorized (logged with hostname and remote address, never a
-    key) or InvalidParams.
+    key, and counted by `throttle`) or InvalidParams.
     """
     hostname, uid = read_identity(call.params)
     try:
         matches = _key_checker(call)
-        async with database.reader() as connection:
-            computer = await computers.find_for_agent(connection, hostname, uid)
-        settings = await read_agent_settings(database)
-        if computer is None:
-            caller = await _register(database, call, hostname, uid, matches, settings)
-        else:
-            caller = await _verify_known(database, call, computer, matches, settings)
+        caller = await _identify(database, call, hostname, uid, matches)
         if call.generation == 2:
             await _accept_timestamp(database, agent_config, call, caller, authorize)
         elif authorize is not None:
             async with database.reader() as connection:
                 await authorize(connection, caller)
-        if caller.hostname.lower() != hostname.lower() and uid:
+        await _follow_identity(database, caller, hostname, uid)
+        return caller
+    except Unauthorized as error:
+        log_rejection(call, hostname, error.message)
+        if throttle is not None:
+            throttle.record_failure(call.remote, hostname)
+        raise
+
+
+def log_rejection(call: AgentCall, hostname: str, reason: str) -> None:
+    """Log a rejected agent request in the one-line format fail2ban filters match.
+
+    The client address comes first, before any value the client chose, and
+    every value is quoted by `quote` so that it cannot fake another field.
+    """
+    log.warning(
+        "rejected agent request: remote=%s hostname=%s method=%s reason=%s",
+        quote(call.remote), quote(hostname), quote(call.method), quote(reason),
+    )
+
+
+async def _identify(
+    database: Database,
+    call: AgentCall,
+    hostname: str,
+    uid: str,
+    matches: Callable[[str], bool],
+) -> Caller:
+    """Find the computer the request speaks for and check its credentials.
+
+    The uid is tried first, so a renamed machine keeps its record. A uid
+    stored for a computer with another hostname counts only when the
+    request carries that computer's own agent key, because first-contact
+    credentials must not let a second machine take over a record. Without
+    that key the hostname decides, which keeps two machines cloned from
+    one image (same uid, own hostnames, own keys) apart.
+    """
+    async with database.reader() as connection:
+        by_uid = await computers.find_by_uid(connection, uid) if uid else None
+        if by_uid is not None and by_uid["hostname"].lower() == hostname.lower():
+            by_hostname: Row | None = by_uid
+        else:
+            by_hostname = await computers.find_by_hostname(connection, hostname)
+    settings = await read_agent_settings(database)
+    if by_uid is not None and by_hostname is not by_uid:
+        if by_uid["agent_key"] and matches(by_uid["agent_key"]):
+            return await _verify_known(database, call, by_uid, matches, settings)
+        if by_hostname is None:
+            raise Rejected(
+                f"uid {uid} belongs to computer {by_uid['hostname']}, and the "
+                f"request for hostname {hostname} does not carry its key; "
+                f"register {hostname} with 'ocoserver computer add' if it is "
+                "another machine"
+            )
+    if by_hostname is None:
+        return await _register(database, call, hostname, uid, matches, settings)
+    return await _verify_known(database, call, by_hostname, matches, settings)
+
+
+async def _follow_identity(
+    database: Database, caller: Caller, hostname: str, uid: str
+) -> None:
+    """Rename a computer found by uid, and store a uid it reports anew."""
+    stored = caller.computer
+    if not uid:
+        return
+    if stored["uid"] == uid:
+        if caller.hostname.lower() != hostname.lower():
             async with database.transaction() as connection:
                 await computers.rename(
                     connection, caller.computer_id, caller.hostname, hostname
                 )
-        return caller
-    except Unauthorized as error:
-        log.warning(
-            "rejected agent request: hostname=%s remote=%s method=%s reason=%s",
-            hostname, call.remote, call.method, error.message,
+        return
+    # A computer whose uid another computer holds sends it with every
+    # request, so a read comes first and the write lock only when needed.
+    async with database.reader() as connection:
+        holder = await computers.find_by_uid(connection, uid)
+    if holder is not None and holder["id"] == caller.computer_id:
+        return  # stored by a concurrent request of the same computer
+    if holder is None:
+        async with database.transaction() as connection:
+            holder = await computers.set_uid(connection, caller.computer_id, uid)
+    if holder is None:
+        log.info(
+            "computer %s (id %d) reports uid %s; stored (was %s)",
+            caller.hostname, caller.computer_id, quote(uid), quote(stored["uid"]),
         )
-        raise
+        return
+    # Every request of such a computer repeats this, so only the first
+    # contact logs it above debug level.
+    level = logging.WARNING if caller.keys_issued else logging.DEBUG
+    log.log(
+        level,
+        "computer %s (id %d) reports uid %s, which computer %s (id %d) has; "
+        "uid not stored",
+        caller.hostname, caller.computer_id, quote(uid), holder["hostname"],
+        holder["id"],
+    )
 
 
 async def _register(
@@ -177,7 +264,7 @@ async def _register(
     if call.method != HELLO:
         raise Rejected("a new computer must send oco.agent.hello first")
     async with database.transaction() as connection:
-        existing = await computers.find_for_agent(connection, hostname, uid)
+        existing = await computers.find_by_hostname(connection, hostname)
         if existing is not None:
             # Another request registered this computer a moment ago.
             created = False
@@ -186,7 +273,9 @@ async def _register(
                 raise Rejected(f"computer {hostname} registered concurrently")
         else:
             created = True
-            computer_id = await computers.insert(connection, hostname, uid)
+            computer_id = await computers.insert(connection, hostname)
+            if uid:
+                await computers.set_uid(connection, computer_id, uid)
             await computers.issue_keys(connection, computer_id)
         computer = await computers.get_keys(connection, computer_id)
     if created:

@@ -21,6 +21,7 @@ from ocoserver.appkeys import RPC_ID, STATE
 from ocoserver.db import Database
 from ocoserver.errors import InvalidParams, InvalidRequest, MethodNotFound, NotFound
 from ocoserver.errors import Unauthorized
+from ocoserver.logtext import quote
 from ocoserver.rpc import JSON_CONTENT_TYPE, RpcRequest, parse_request, success_body
 from ocoserver.signing import SERVER_SIGNATURE_HEADER, SIGNATURE_HEADER, sign
 from ocoserver.store import jobs, packages
@@ -52,18 +53,30 @@ async def _read_rpc(request: web.Request) -> RpcRequest:
     return rpc
 
 
+def _admit(request: web.Request) -> str:
+    """Return the client address of an agent request, rejecting a blocked one.
+
+    This is the one place that decides the address which authentication
+    failures count against and which the agent methods record.
+    """
+    remote = request.remote or ""
+    request.app[STATE].throttle.check(remote)
+    return remote
+
+
 async def handle_rpc(request: web.Request) -> web.Response:
     """Authenticate a JSON-RPC agent request, run its method, sign the answer."""
+    remote = _admit(request)
     _require_json_content_type(request)
     rpc = await _read_rpc(request)
     method = METHODS.get(rpc.method)
     if method is None:
         raise MethodNotFound(f"method {rpc.method!r} does not exist")
     state = request.app[STATE]
-    remote = request.remote or ""
     signature = request.headers.get(SIGNATURE_HEADER)
     caller = await authenticate(
-        state.database, state.config.agent, AgentCall.from_rpc(rpc, signature, remote)
+        state.database, state.config.agent,
+        AgentCall.from_rpc(rpc, signature, remote), throttle=state.throttle,
     )
     context = MethodContext(
         state.database, caller, rpc, remote, state.config.password_key_path
@@ -93,10 +106,11 @@ async def _respond(
 
 async def handle_download(request: web.Request) -> web.StreamResponse:
     """Stream a package ZIP to a computer that has a pending job for it."""
+    remote = _admit(request)
     if "id" in request.query:
-        call, package_value = _plain_download_call(request)
+        call, package_value = _plain_download_call(request, remote)
     else:
-        call, package_value = await _signed_download_call(request)
+        call, package_value = await _signed_download_call(request, remote)
     package_id = _parse_package_id(package_value)
     state = request.app[STATE]
 
@@ -104,8 +118,9 @@ async def handle_download(request: web.Request) -> web.StreamResponse:
         package = await packages.find(connection, package_id)
         if package is None or package["file_name"] is None:
             log.warning(
-                "rejected download: hostname=%s remote=%s package=%d reason=no such file",
-                caller.hostname, call.remote, package_id,
+                "rejected download: remote=%s hostname=%s package=%d "
+                "reason=\"no such file\"",
+                quote(call.remote), quote(caller.hostname), package_id,
             )
             raise NotFound(f"package {package_id} has no file to download")
         if not await jobs.has_pending_job_for_package(
@@ -115,7 +130,9 @@ async def handle_download(request: web.Request) -> web.StreamResponse:
                 f"computer {caller.hostname} has no pending job for package {package_id}"
             )
 
-    caller = await authenticate(state.database, state.config.agent, call, authorize)
+    caller = await authenticate(
+        state.database, state.config.agent, call, authorize, throttle=state.throttle
+    )
     path = await _package_path(state.database, state.depot, package_id)
     log.info("computer %s downloads package %d", caller.hostname, package_id)
     return web.FileResponse(
@@ -125,18 +142,20 @@ async def handle_download(request: web.Request) -> web.StreamResponse:
     )
 
 
-def _plain_download_call(request: web.Request) -> tuple[AgentCall, str]:
+def _plain_download_call(request: web.Request, remote: str) -> tuple[AgentCall, str]:
     query = request.query
     params = {
         "hostname": query.get("hostname"),
         "uid": query.get("uid", ""),
         "agent-key": query.get("agent-key"),
     }
-    call = AgentCall(DOWNLOAD_METHOD, params, b"", None, request.remote or "")
+    call = AgentCall(DOWNLOAD_METHOD, params, b"", None, remote)
     return call, query["id"]
 
 
-async def _signed_download_call(request: web.Request) -> tuple[AgentCall, object]:
+async def _signed_download_call(
+    request: web.Request, remote: str
+) -> tuple[AgentCall, object]:
     _require_json_content_type(request)
     rpc = await _read_rpc(request)
     if rpc.method != DOWNLOAD_METHOD:
@@ -146,7 +165,7 @@ async def _signed_download_call(request: web.Request) -> tuple[AgentCall, object
     signature = request.headers.get(SIGNATURE_HEADER)
     if signature is None:
         raise Unauthorized(f"{DOWNLOAD_METHOD} requires the {SIGNATURE_HEADER} header")
-    call = AgentCall.from_rpc(rpc, signature, request.remote or "")
+    call = AgentCall.from_rpc(rpc, signature, remote)
     return call, rpc.params.get("package-id")
 
 

@@ -10,9 +10,11 @@ from aiohttp import web
 
 from ocoserver import agent_http
 from ocoserver.appkeys import RPC_ID, STATE, ServerState
+from ocoserver.auth_throttle import AuthThrottle
 from ocoserver.config import Config
 from ocoserver.db import Database
-from ocoserver.errors import InternalError, PayloadTooLarge, RpcError
+from ocoserver.errors import InternalError, PayloadTooLarge, RpcError, TooManyRequests
+from ocoserver.logtext import quote
 from ocoserver.rpc import JSON_CONTENT_TYPE, error_body
 from ocoserver.signing import ResponseClock
 
@@ -25,7 +27,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def _error_response(request: web.Request, error: RpcError) -> web.Response:
     body = error_body(request.get(RPC_ID), error)
     return web.Response(
-        status=error.status, body=body, headers={"Content-Type": JSON_CONTENT_TYPE}
+        status=error.status,
+        body=body,
+        headers={"Content-Type": JSON_CONTENT_TYPE, **error.headers},
     )
 
 
@@ -44,10 +48,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if error.status >= 500:
             log.error("request %s %s failed: %s", request.method, request.path,
                       error.message)
+        elif isinstance(error, TooManyRequests):
+            # The block itself is logged once when it starts, so a flood of
+            # rejected requests does not flood the log.
+            log.debug("rejected request from blocked address %s", request.remote)
         else:
+            # The message can repeat client text such as a hostname, so it is
+            # quoted to keep it on one line that no log filter misreads.
             log.info(
                 "rejected request %s %s from %s: %s (%d)", request.method,
-                request.path, request.remote, error.message, error.code,
+                request.path, request.remote, quote(error.message), error.code,
             )
         response = _error_response(request, error)
     except web.HTTPRequestEntityTooLarge as error:
@@ -93,7 +103,12 @@ def _state_context(
         await database.open()
         clock = ResponseClock()
         await clock.load(database)
-        app[STATE] = ServerState(config=config, database=database, clock=clock)
+        app[STATE] = ServerState(
+            config=config,
+            database=database,
+            clock=clock,
+            throttle=AuthThrottle(config.security),
+        )
         yield
         await database.close()
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from ocoserver.auth_throttle import AuthThrottle
 from ocoserver.config import Config
 from ocoserver.db import Database
 from ocoserver.signing import ResponseClock
@@ -17,6 +18,7 @@ class ServerState:
     config: Config
     database: Database
     clock: ResponseClock
+    throttle: AuthThrottle
 
     @property
     def depot(self) -> Path:

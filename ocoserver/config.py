@@ -40,6 +40,10 @@ class ServerConfig:
     depot: str = ""
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     log_level: str = "info"
+    # PEM certificate file (the full chain) and its private key; both set
+    # means the server speaks HTTPS only.
+    tls_cert: str = ""
+    tls_key: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,9 +56,23 @@ class AgentConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class SecurityConfig:
+    # Failed agent authentications from one address, or for one hostname,
+    # within auth_failure_window seconds that block the address (see
+    # auth_throttle.py); 0 turns blocking off.
+    auth_failure_limit: int = 10
+    auth_failure_window: float = 60.0
+    # Seconds a blocked address receives HTTP 429 for every agent request.
+    auth_block_time: float = 300.0
+    # Addresses, and separately hostnames, whose failures are kept in memory.
+    max_tracked_clients: int = 10000
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     server: ServerConfig = dataclasses.field(default_factory=ServerConfig)
     agent: AgentConfig = dataclasses.field(default_factory=AgentConfig)
+    security: SecurityConfig = dataclasses.field(default_factory=SecurityConfig)
 
     @property
     def data_dir(self) -> Path:
@@ -91,7 +109,11 @@ class Config:
         return cls().with_overrides(data_dir=str(data_dir), port=0, **server_values)
 
 
-_SECTIONS: dict[str, type[Any]] = {"server": ServerConfig, "agent": AgentConfig}
+_SECTIONS: dict[str, type[Any]] = {
+    "server": ServerConfig,
+    "agent": AgentConfig,
+    "security": SecurityConfig,
+}
 
 _ENVIRONMENT: dict[str, tuple[str, str]] = {
     "OCOSERVER_HOST": ("server", "host"),
@@ -181,3 +203,10 @@ def _check_value(key: str, default: Any, value: Any) -> None:
         )
     if key.startswith("agent.") and value <= 0:
         raise ConfigError(f"{key} = {value} is invalid: use a positive number")
+    if key == "security.auth_failure_limit" and value < 0:
+        raise ConfigError(
+            f"{key} = {value} is invalid: use 0 (no blocking) or a positive number"
+        )
+    if key.startswith("security.") and key != "security.auth_failure_limit":
+        if value <= 0:
+            raise ConfigError(f"{key} = {value} is invalid: use a positive number")

@@ -3,8 +3,9 @@
 Agents treat every status other than 200 as a failed request and retry at
 their next check-in, so each error carries a non-200 status: 400 for a
 malformed or invalid request, 401 for failed authentication, 404 for a
-package that does not exist, 413 for a body over the size limit, and 500
-only for a fault of the server itself. The JSON-RPC codes are the standard
+package that does not exist, 413 for a body over the size limit, 429 for
+an address blocked after repeated failed authentications, and 500 only
+for a fault of the server itself. The JSON-RPC codes are the standard
 ones (-32700 to -32603) plus the application codes below.
 """
 
@@ -21,6 +22,7 @@ INTERNAL_ERROR = -32603
 UNAUTHORIZED = -32001
 NOT_FOUND = -32004
 PAYLOAD_TOO_LARGE = -32013
+TOO_MANY_REQUESTS = -32029
 
 
 class OcoError(Exception):
@@ -37,6 +39,11 @@ class RpcError(OcoError):
         super().__init__(message)
         self.message = message
         self.data = data
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the error response carries besides Content-Type."""
+        return {}
 
     def to_object(self) -> dict[str, Any]:
         error: dict[str, Any] = {"code": self.code, "message": self.message}
@@ -80,6 +87,22 @@ class NotFound(RpcError):
 class PayloadTooLarge(RpcError):
     code = PAYLOAD_TOO_LARGE
     status = 413
+
+
+class TooManyRequests(RpcError):
+    """The address is blocked after too many failed authentications."""
+
+    code = TOO_MANY_REQUESTS
+    status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, {"retry-after": retry_after})
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        # Retry-After takes a whole number of seconds.
+        return {"Retry-After": str(self.retry_after)}
 
 
 class InternalError(RpcError):

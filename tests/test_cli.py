@@ -564,7 +564,8 @@ def test_config_option_sets_data_dir(capsys, tmp_path):
 
 HELP_COMMANDS = [
     ["computer"], ["computer", "add"], ["computer", "list"], ["computer", "show"],
-    ["computer", "remove"], ["computer", "refresh"], ["package"], ["package", "add"],
+    ["computer", "remove"], ["computer", "refresh"], ["computer", "merge"],
+    ["package"], ["package", "add"],
     ["package", "list"], ["package", "show"], ["package", "remove"], ["deploy"],
     ["job"], ["job", "list"], ["job", "show"], ["event-rule"], ["event-rule", "add"],
     ["event-rule", "list"], ["event-rule", "remove"], ["setting"],

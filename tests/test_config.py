@@ -58,6 +58,15 @@ BAD_CONFIGS = {
     "small-body": ConfigCase("[server]\nmax_body_size = 10\n", "server.max_body_size"),
     "log-level": ConfigCase('[server]\nlog_level = "loud"\n', "server.log_level"),
     "negative-window": ConfigCase("[agent]\nreplay_window = -1\n", "agent.replay_window"),
+    "negative-limit": ConfigCase(
+        "[security]\nauth_failure_limit = -1\n", "security.auth_failure_limit = -1"
+    ),
+    "zero-block-time": ConfigCase(
+        "[security]\nauth_block_time = 0\n", "security.auth_block_time = 0"
+    ),
+    "float-limit": ConfigCase(
+        "[security]\nauth_failure_limit = 2.5\n", "expected int"
+    ),
     "not-toml": ConfigCase("[server\n", "is not valid TOML"),
     "value-for-table": ConfigCase("server = 1\n", "must be a table"),
 }
@@ -82,3 +91,14 @@ def test_missing_file_named():
 def test_bad_port_variable_named():
     with pytest.raises(ConfigError, match="OCOSERVER_PORT='http'"):
         load_config(None, environ={"OCOSERVER_PORT": "http"})
+
+
+def test_security_section_read(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text("[security]\nauth_failure_limit = 0\nauth_block_time = 30\n")
+
+    config = load_config(path, environ={})
+
+    assert config.security.auth_failure_limit == 0
+    assert config.security.auth_block_time == 30
+    assert config.security.auth_failure_window == 60.0

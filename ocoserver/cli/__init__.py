@@ -42,6 +42,17 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="TCP port to listen on (default 8080)")
+    # SUPPRESS keeps an option given before `serve` from being reset by the
+    # subcommand's own default.
+    parser.add_argument(
+        "--tls-cert", metavar="FILE", default=argparse.SUPPRESS,
+        help="PEM certificate file, full chain allowed; with --tls-key the "
+        "server speaks HTTPS only",
+    )  # fmt: skip
+    parser.add_argument(
+        "--tls-key", metavar="FILE", default=argparse.SUPPRESS,
+        help="PEM file of the certificate's private key",
+    )  # fmt: skip
     add_data_dir_option(parser)
 
 

@@ -43,7 +43,15 @@ def load_cli_config(args: argparse.Namespace) -> Config:
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
         data_dir=getattr(args, "data_dir", None),
+        tls_cert=getattr(args, "tls_cert", None),
+        tls_key=getattr(args, "tls_key", None),
     )
+
+
+# Library loggers kept at WARNING whatever the server's level: aiosqlite's
+# debug lines show SQL parameters (agent keys among them), and aiohttp's
+# access log shows query strings (the agent key of a plain download).
+QUIET_LOGGERS = ("aiosqlite", "aiohttp.access")
 
 
 class OneLineFormatter(logging.Formatter):
@@ -74,9 +82,8 @@ def setup_logging(level: str) -> None:
         OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     logging.basicConfig(level=level.upper(), handlers=[handler])
-    # aiosqlite logs every statement with its parameters at debug level,
-    # which would put agent keys and server keys into the log.
-    logging.getLogger("aiosqlite").setLevel(logging.INFO)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def print_json(value: Any) -> None:

@@ -1,4 +1,4 @@
-"""`ocoserver computer …`: register, list, show, remove and refresh computers.
+"""`ocoserver computer …`: register, list, show, remove, refresh and merge computers.
 
 `add_commands` returns the `computer` subparsers object so that
 `ocoserver.cli.admin` can add subcommands kept in other modules (such as
@@ -22,7 +22,7 @@ from ocoserver.cli.common import (
 from ocoserver.cli.deployments import job_record, job_table_row
 from ocoserver.config import Config
 from ocoserver.db import Database, Row, open_database
-from ocoserver.store import computers, events, inventory, jobs
+from ocoserver.store import computers, events, inventory, jobs, merge
 
 # Columns of the computer row that `computer show` never prints.
 SECRET_COLUMNS = ("agent_key", "server_key")
@@ -98,6 +98,20 @@ def add_commands(commands: Any) -> Any:
     )  # fmt: skip
     reset_keys.add_argument("hostname", metavar="HOSTNAME")
 
+    merge_command = add_leaf_command(
+        computer_commands, "merge",
+        "move the jobs, events, logins, installed packages and stored passwords "
+        "of SOURCE onto TARGET, then delete SOURCE; TARGET keeps its keys and "
+        "inventory",
+        run_merge,
+    )  # fmt: skip
+    merge_command.add_argument(
+        "source", metavar="SOURCE", help="hostname of the record to delete"
+    )
+    merge_command.add_argument(
+        "target", metavar="TARGET", help="hostname of the record that the agent uses"
+    )
+
     return computer_commands
 
 
@@ -171,5 +185,16 @@ async def run_reset_keys(args: argparse.Namespace, config: Config) -> int:
     print(
         f"keys of {row['hostname']} reset; remove agent-key and server-key from "
         "its agent configuration so that it accepts the new keys"
+    )
+    return 0
+
+
+async def run_merge(args: argparse.Namespace, config: Config) -> int:
+    async with open_database(config.database_path) as database:
+        result = await merge.merge(database, args.source, args.target)
+    print(
+        f"merged {result.source['hostname']} (id {result.source['id']}) into "
+        f"{result.target['hostname']} (id {result.target['id']}): {result.jobs} jobs, "
+        f"{result.events} events, {result.passwords} passwords moved"
     )
     return 0

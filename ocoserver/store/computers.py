@@ -47,27 +47,45 @@ def validate_hostname(hostname: str) -> str:
     return hostname
 
 
-async def find_for_agent(
-    connection: aiosqlite.Connection, hostname: str, uid: str
-) -> Row | None:
-    """Find the computer an agent speaks for: by uid first, then by hostname.
+async def find_by_uid(connection: aiosqlite.Connection, uid: str) -> Row | None:
+    """Find the computer that stores this uid; the caller still checks its key."""
+    return await fetch_one(
+        connection,
+        f"SELECT {_AGENT_COLUMNS} FROM computer WHERE uid = ?",
+        (uid,),
+    )
 
-    Hostnames compare case-insensitively. The uid is only trusted to find a
-    computer; the caller still checks that computer's key.
-    """
-    if uid:
-        row = await fetch_one(
-            connection,
-            f"SELECT {_AGENT_COLUMNS} FROM computer WHERE uid = ? ORDER BY id LIMIT 1",
-            (uid,),
-        )
-        if row is not None:
-            return row
+
+async def find_by_hostname(
+    connection: aiosqlite.Connection, hostname: str
+) -> Row | None:
+    """Find a computer by hostname, ignoring ASCII case (the column's NOCASE)."""
     return await fetch_one(
         connection,
         f"SELECT {_AGENT_COLUMNS} FROM computer WHERE hostname = ?",
         (hostname,),
     )
+
+
+async def set_uid(
+    connection: aiosqlite.Connection, computer_id: int, uid: str
+) -> Row | None:
+    """Store the uid a computer reports, unless another computer has it.
+
+    Returns that other computer's row (and changes nothing), or None once
+    stored. The unique index computer_uid enforces the same rule.
+    """
+    holder = await fetch_one(
+        connection,
+        "SELECT id, hostname FROM computer WHERE uid = ? AND id <> ?",
+        (uid, computer_id),
+    )
+    if holder is not None:
+        return holder
+    await connection.execute(
+        "UPDATE computer SET uid = ? WHERE id = ?", (uid, computer_id)
+    )
+    return None
 
 
 async def insert(

@@ -1,0 +1,155 @@
+"""Blocking of client addresses that fail agent authentication too often.
+
+Every rejected agent authentication (wrong key or signature, unknown
+computer, wrong registration key, replayed or stale request) counts
+against the client address and against the hostname the request claimed,
+in a sliding window of `security.auth_failure_window` seconds. An address
+with `security.auth_failure_limit` failures in the window is blocked: each
+of its agent requests receives HTTP 429 for `security.auth_block_time`
+seconds, correct or not.
+
+A hostname is never blocked itself, because any client can claim any
+hostname, and blocking the name would lock the real computer out. While a
+hostname has `auth_failure_limit` failures in the window, each further
+failed request for it blocks the address that sent it at once. An attacker
+who spreads guesses for one computer over many addresses therefore loses
+one address per guess, while the real computer, whose requests
+authenticate, is not rejected.
+
+The counters live in memory. A restart clears them, and each table keeps at
+most `security.max_tracked_clients` entries, dropping the entry with the
+oldest failure first.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ocoserver.config import SecurityConfig
+from ocoserver.errors import TooManyRequests
+from ocoserver.logtext import quote
+
+log = logging.getLogger("ocoserver.auth")
+
+
+@dataclass
+class _Failures:
+    """Failure times of one address or hostname, oldest first."""
+
+    times: deque[float] = field(default_factory=deque)
+    blocked_until: float = 0.0
+    # Requests rejected during the current block, logged when it ends.
+    rejected: int = 0
+
+
+class _FailureTable:
+    """Failure records by key, least recently failed first, at most `limit`."""
+
+    def __init__(self, limit: int, keep_seconds: float) -> None:
+        self._entries: OrderedDict[str, _Failures] = OrderedDict()
+        self._limit = limit
+        self._keep_seconds = keep_seconds
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: str) -> _Failures | None:
+        return self._entries.get(key)
+
+    def add_failure(self, key: str, now: float, window: float) -> _Failures:
+        """Record a failure at `now` and drop this key's failures older than `window`."""
+        entry = self._entries.pop(key, None) or _Failures()
+        self._entries[key] = entry
+        entry.times.append(now)
+        while entry.times[0] <= now - window:
+            entry.times.popleft()
+        self._prune(now)
+        return entry
+
+    def _prune(self, now: float) -> None:
+        # Entries are ordered by their newest failure, so the stale ones are
+        # at the front. A block never outlasts its entry, because
+        # keep_seconds is at least the block time.
+        while self._entries:
+            key, entry = next(iter(self._entries.items()))
+            stale = not entry.times or entry.times[-1] < now - self._keep_seconds
+            if not stale and len(self._entries) <= self._limit:
+                return
+            del self._entries[key]
+
+
+class AuthThrottle:
+    """Failure counters per address and per hostname, and the resulting blocks."""
+
+    def __init__(
+        self, config: SecurityConfig, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._config = config
+        self._clock = clock
+        keep_seconds = max(config.auth_failure_window, config.auth_block_time)
+        self._addresses = _FailureTable(config.max_tracked_clients, keep_seconds)
+        self._hostnames = _FailureTable(config.max_tracked_clients, keep_seconds)
+
+    @property
+    def enabled(self) -> bool:
+        return self._config.auth_failure_limit > 0
+
+    def check(self, remote: str) -> None:
+        """Raise TooManyRequests while `remote` is blocked."""
+        if not self.enabled:
+            return
+        entry = self._addresses.get(remote)
+        if entry is None or entry.blocked_until == 0.0:
+            return
+        now = self._clock()
+        if entry.blocked_until <= now:
+            log.info(
+                "block of address %s ended; %d requests were rejected during it",
+                quote(remote), entry.rejected,
+            )
+            entry.blocked_until = 0.0
+            entry.rejected = 0
+            entry.times.clear()
+            return
+        entry.rejected += 1
+        retry_after = math.ceil(entry.blocked_until - now)
+        raise TooManyRequests(
+            f"too many failed authentications from {remote}; "
+            f"retry in {retry_after} s",
+            retry_after,
+        )
+
+    def record_failure(self, remote: str, hostname: str) -> None:
+        """Count a failed authentication and block `remote` past the limit."""
+        if not self.enabled:
+            return
+        now = self._clock()
+        limit = self._config.auth_failure_limit
+        window = self._config.auth_failure_window
+        # NOTE: an IPv6 client is counted per full address, so one client
+        # that owns a whole prefix can spread its failures over many keys.
+        address = self._addresses.add_failure(remote, now, window)
+        claimed = self._hostnames.add_failure(hostname.lower(), now, window)
+        if len(address.times) >= limit:
+            reason = f"{len(address.times)} failed authentications from this address"
+        elif len(claimed.times) >= limit:
+            reason = (
+                f"{len(claimed.times)} failed authentications for hostname "
+                f"{quote(hostname)}"
+            )
+        else:
+            return
+        address.blocked_until = now + self._config.auth_block_time
+        log.warning(
+            "blocked address %s for %g s: %s in %g s",
+            quote(remote), self._config.auth_block_time, reason, window,
+        )
+
+    def tracked_counts(self) -> tuple[int, int]:
+        """Return how many addresses and hostnames have failure records."""
+        return len(self._addresses), len(self._hostnames)
