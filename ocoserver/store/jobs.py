@@ -68,6 +68,12 @@ class Deployment:
     uninstall: bool = False
 
 
+_NO_UNINSTALL_FIX = "add it again with --uninstall CMD, or leave it out"
+_NO_UPGRADE_FIX = (
+    "it is installed on a target computer, so deploy with --upgrade replace or none"
+)
+
+
 @dataclass(frozen=True)
 class PlannedJob:
     computer_id: int
@@ -125,7 +131,7 @@ async def _plan_computer(
     for package_id in deployment.package_ids:
         package = await _get_package(connection, package_id)
         if deployment.uninstall:
-            planned.append(uninstall_job(computer_id, package))
+            planned.append(uninstall_job(computer_id, package, _NO_UNINSTALL_FIX))
             continue
         state, message = await initial_state(
             connection, computer_id, package, deployment.force
@@ -135,7 +141,7 @@ async def _plan_computer(
         if deployment.upgrade == "uninstall-first" and state == WAITING:
             for old in await other_installed_versions(connection, computer_id, package):
                 if not any(job.package_id == old["id"] for job in planned):
-                    planned.append(uninstall_job(computer_id, old))
+                    planned.append(uninstall_job(computer_id, old, _NO_UPGRADE_FIX))
         planned.append(PlannedJob(
             computer_id, package_id, package["install_procedure"], 0, state, message
         ))  # fmt: skip
@@ -151,13 +157,15 @@ async def _get_package(connection: aiosqlite.Connection, package_id: int) -> Row
     return package
 
 
-def uninstall_job(computer_id: int, package: Row) -> PlannedJob:
-    """Plan a job that runs a package's uninstall procedure, or raise AdminError."""
+def uninstall_job(computer_id: int, package: Row, fix: str) -> PlannedJob:
+    """Plan a job that runs a package's uninstall procedure, or raise AdminError.
+
+    `fix` ends the error message and says what to do instead.
+    """
     if not package["uninstall_procedure"].strip():
         raise AdminError(
             f"package {package['family']} {package['version']} (id {package['id']}) "
-            "has no uninstall procedure; add the package again with --uninstall CMD "
-            "or deploy with --upgrade none or replace"
+            f"has no uninstall procedure; {fix}"
         )
     return PlannedJob(
         computer_id, package["id"], package["uninstall_procedure"], 1, WAITING, ""
@@ -510,7 +518,7 @@ async def get_container(database: Database, container_id: int) -> Row:
     )
     if row is None:
         raise AdminError(
-            f"job container {container_id} not found; 'ocoserver job list' shows "
-            "the containers of existing jobs"
+            f"job container {container_id} not found; 'ocoserver job-container "
+            "list' shows the ids"
         )
     return row

@@ -12,8 +12,7 @@ import logging
 
 import aiosqlite
 
-from ocoserver.db import Row, fetch_one
-from ocoserver.db import Database
+from ocoserver.db import Database, Row, fetch_one
 from ocoserver.errors import AdminError
 from ocoserver.store import groups, rule_jobs
 from ocoserver.store.groups import COMPUTER_GROUPS, GroupKind
@@ -112,12 +111,7 @@ async def move(database: Database, kind: GroupKind, ref: str, parent: str | None
             parent_id = parent_row["id"]
             subtree = await groups.subtree_ids(connection, kind, group["id"])
             if parent_id in subtree:
-                raise AdminError(
-                    f"{kind.label} {parent_row['name']!r} (id {parent_id}) is "
-                    f"{group['name']!r} itself or one of its subgroups, so it "
-                    "cannot be its parent (that would make a cycle); choose a "
-                    "group outside it"
-                )
+                raise AdminError(_cycle_message(kind, group, parent_row))
         await connection.execute(
             f"UPDATE {kind.table} SET parent_id = ? WHERE id = ?",
             (parent_id, group["id"]),
@@ -125,6 +119,17 @@ async def move(database: Database, kind: GroupKind, ref: str, parent: str | None
         await rule_jobs.sync(connection)
     log.info("%s %d moved below %s", kind.label, group["id"], parent_id or "top level")
     return group
+
+
+def _cycle_message(kind: GroupKind, group: Row, parent: Row) -> str:
+    name = group["name"]
+    if parent["id"] == group["id"]:
+        return f"{kind.label} {name!r} cannot be its own parent; choose another group"
+    return (
+        f"{kind.label} {parent['name']!r} (id {parent['id']}) is a subgroup of "
+        f"{name!r}, so it cannot become its parent: that would make a cycle; "
+        f"choose a group outside {name!r}"
+    )
 
 
 async def remove(database: Database, kind: GroupKind, ref: str) -> Row:

@@ -234,7 +234,8 @@ async def list_for_rule(connection: aiosqlite.Connection, rule_id: int) -> list[
     """Return a rule's jobs with computer and package names, for the CLI."""
     return await fetch_all(
         connection,
-        "SELECT j.id, k.hostname AS computer, j.package_id, p.family AS package, "
+        "SELECT j.id, 'dynamic-' || j.id AS agent_job_id, k.hostname AS computer, "
+        "j.package_id, p.family AS package, "
         "p.version AS package_version, j.state, j.download_progress, j.return_code, "
         "j.message, j.created, j.execution_finished FROM rule_job j "
         "JOIN computer k ON k.id = j.computer_id JOIN package p ON p.id = j.package_id "
