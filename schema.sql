@@ -165,7 +165,7 @@ CREATE TABLE job_container (
     -- What a successful install does to the other installed versions of the
     -- same package family: 'none' keeps their records, 'replace' deletes them
     -- (the installer replaced them), 'uninstall-first' means the container
-    -- holds uninstall jobs for them, ordered before the install.
+    -- contains uninstall jobs for them, ordered before the install.
     upgrade TEXT NOT NULL DEFAULT 'none'
         CHECK (upgrade IN ('none', 'replace', 'uninstall-first'))
 );

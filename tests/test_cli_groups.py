@@ -240,9 +240,9 @@ def test_job_container_commands(tree, data_dir):
     assert listed["waiting"] == 1
 
     ok(tree, "job-container", "disable", str(container_id))
-    shown = run_json(tree, "job-container", "show", str(container_id))
-    assert shown["enabled"] == 0
-    assert [job["id"] for job in shown["jobs"]] == [first["id"], second["id"]]
+    container = run_json(tree, "job-container", "show", str(container_id))
+    assert container["enabled"] == 0
+    assert [job["id"] for job in container["jobs"]] == [first["id"], second["id"]]
 
     ok(tree, "job-container", "enable", str(container_id))
     assert run_json(tree, "job-container", "show", str(container_id))["enabled"] == 1

@@ -44,7 +44,7 @@ async def add_version(config: Config, name: str, version: str, *extra: str) -> i
 
 
 async def finish(agent: Any, job_id: int | str, return_code: int = 0) -> dict[str, Any]:
-    """Report a job as finished the way the agent does, and return the answer."""
+    """Report a job as finished the way the agent does; return the response."""
     body = agent.body(
         "update_job_state-finished.json", **{"job-id": job_id, "return-code": return_code}
     )

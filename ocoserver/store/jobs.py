@@ -38,8 +38,8 @@ STATE_NAMES = {
 }
 ACTIVE_STATES = (WAITING, DOWNLOADING, EXECUTING)
 
-# What a successful install does to the other installed versions of its
-# package family; see the job_container.upgrade column in schema.sql.
+# Upgrade modes: the effect of a successful install on the other installed
+# versions of its package family (job_container.upgrade in schema.sql).
 UPGRADE_MODES = ("none", "replace", "uninstall-first")
 
 # States an agent reports in oco.agent.update_job_state.
@@ -88,9 +88,9 @@ async def create_container(database: Database, deployment: Deployment) -> int:
     """Create a job container with the jobs of a deployment, in order.
 
     Each computer gets one job per package. A package that does not fit the
-    computer gets a job in state OS_INCOMPATIBLE, and one the computer has
-    installed gets ALREADY_INSTALLED unless `force` is set; agents never
-    receive either. With upgrade "uninstall-first", uninstall jobs for the
+    computer gets a job in state OS_INCOMPATIBLE. A package the computer has
+    installed gets ALREADY_INSTALLED unless `force` is set. Agents never
+    receive jobs in either state. With upgrade "uninstall-first", uninstall jobs for the
     other installed versions of the package family come right before the
     install job.
     """
@@ -160,7 +160,7 @@ async def _get_package(connection: aiosqlite.Connection, package_id: int) -> Row
 def uninstall_job(computer_id: int, package: Row, fix: str) -> PlannedJob:
     """Plan a job that runs a package's uninstall procedure, or raise AdminError.
 
-    `fix` ends the error message and says what to do instead.
+    `fix` ends the error message with the next step for the administrator.
     """
     if not package["uninstall_procedure"].strip():
         raise AdminError(
@@ -230,14 +230,14 @@ async def _insert_planned(
 
 
 def _log_created(container_id: int, name: str, planned: list[PlannedJob]) -> None:
-    held = [job for job in planned if job.state != WAITING]
+    not_sent = [job for job in planned if job.state != WAITING]
     log.info(
         "job container %d %r created with %d jobs (%d uninstall, %d OS "
         "incompatible, %d already installed)",
         container_id, name, len(planned),
         sum(job.is_uninstall for job in planned),
-        sum(job.state == OS_INCOMPATIBLE for job in held),
-        sum(job.state == ALREADY_INSTALLED for job in held),
+        sum(job.state == OS_INCOMPATIBLE for job in not_sent),
+        sum(job.state == ALREADY_INSTALLED for job in not_sent),
     )
 
 
@@ -416,7 +416,7 @@ async def forget_other_versions(
     )
     if cursor.rowcount:
         log.info(
-            "computer %d: %d older versions of package %d no longer recorded as "
+            "computer %d: %d other versions of package %d no longer recorded as "
             "installed (replaced)", computer_id, cursor.rowcount, package_id,
         )
 

@@ -214,14 +214,16 @@ async def remove(database: Database, depot_path: Path, package_id: int) -> Row:
     async with database.transaction() as connection:
         active = await fetch_one(
             connection,
-            "SELECT COUNT(*) AS count FROM job WHERE package_id = ? AND state IN (0, 1, 2)",
-            (package_id,),
+            "SELECT (SELECT COUNT(*) FROM job WHERE package_id = :id "
+            "AND state IN (0, 1, 2)) + (SELECT COUNT(*) FROM rule_job "
+            "WHERE package_id = :id AND state IN (1, 2)) AS count",
+            {"id": package_id},
         )
         assert active is not None
         if active["count"]:
             raise AdminError(
                 f"package {package_id} has {active['count']} active jobs; remove "
-                "their job containers first"
+                "their job containers, or wait for its running rule jobs to end"
             )
         await connection.execute("DELETE FROM package WHERE id = ?", (package_id,))
     if row["file_name"]:

@@ -2,7 +2,7 @@
 
 A deployment rule gives every computer of a computer group a job for every
 package of a package group. `sync` brings the rule_job table in line with
-the rules and group memberships; the administration commands that change
+the rules and group memberships. The administration commands that change
 a rule, a group's members or a group's parent call it in their transaction,
 so a computer that joins a group later gets its jobs at once. Agents
 receive these jobs with the id "dynamic-<id>" and the container id
@@ -47,19 +47,19 @@ async def sync(connection: aiosqlite.Connection) -> None:
     """Create missing rule jobs and delete unsent ones no longer covered."""
     rules = await fetch_all(connection, "SELECT * FROM deployment_rule ORDER BY id")
     for rule in rules:
-        wanted: dict[tuple[int, int], int] = {}
+        covered: dict[tuple[int, int], int] = {}
         if rule["enabled"]:
             computers = await groups.computer_ids(connection, rule["computer_group_id"])
             packages = await groups.package_ids(connection, rule["package_group_id"])
             for computer_id, (index, package_id) in itertools.product(
                 computers, enumerate(packages, start=1)
             ):
-                wanted[(computer_id, package_id)] = index
-        await _sync_rule(connection, rule, wanted)
+                covered[(computer_id, package_id)] = index
+        await _sync_rule(connection, rule, covered)
 
 
 async def _sync_rule(
-    connection: aiosqlite.Connection, rule: Row, wanted: dict[tuple[int, int], int]
+    connection: aiosqlite.Connection, rule: Row, covered: dict[tuple[int, int], int]
 ) -> None:
     existing = await fetch_all(
         connection,
@@ -69,13 +69,13 @@ async def _sync_rule(
     present = {(row["computer_id"], row["package_id"]) for row in existing}
     for row in existing:
         key = (row["computer_id"], row["package_id"])
-        if key not in wanted and row["state"] in _UNSENT_STATES and rule["enabled"]:
+        if key not in covered and row["state"] in _UNSENT_STATES and rule["enabled"]:
             await connection.execute("DELETE FROM rule_job WHERE id = ?", (row["id"],))
             log.info(
                 "rule job %d of deployment rule %d deleted: computer %d or package "
                 "%d left the rule's groups", row["id"], rule["id"], *key,
             )
-    for (computer_id, package_id), sequence in wanted.items():
+    for (computer_id, package_id), sequence in covered.items():
         if (computer_id, package_id) not in present:
             await _create(connection, rule, computer_id, package_id, sequence)
 
