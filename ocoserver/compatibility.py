@@ -71,9 +71,7 @@ def os_matches(compatible_os: str, os_value: object) -> bool:
         return True
     text = str(os_value).lower()
     family = os_family(text)
-    return any(
-        entry == family or entry in text for entry in compatible_os.split(",")
-    )
+    return any(entry == family or entry in text for entry in compatible_os.split(","))
 
 
 def arch_matches(compatible_arch: str, arch_value: object) -> bool:
@@ -91,9 +89,7 @@ def incompatibility(package: dict[str, object], computer: dict[str, object]) -> 
     compatible_os = str(package.get("compatible_os") or "")
     compatible_arch = str(package.get("compatible_arch") or "")
     if not os_matches(compatible_os, computer.get("os")):
-        return (
-            f"package runs on {compatible_os}, computer has OS {computer.get('os')}"
-        )
+        return f"package runs on {compatible_os}, computer has OS {computer.get('os')}"
     if not arch_matches(compatible_arch, computer.get("architecture")):
         return (
             f"package runs on {compatible_arch}, computer has architecture "

@@ -91,7 +91,9 @@ def _build_tree(cli: Callable[..., Result]) -> None:
     ok(cli, "package-group", "add-member", "extra", "3")
 
 
-def container_jobs(cli: Callable[..., Result], container_id: int) -> list[dict[str, Any]]:
+def container_jobs(
+    cli: Callable[..., Result], container_id: int
+) -> list[dict[str, Any]]:
     return run_json(cli, "job", "list", "--container", str(container_id))
 
 
@@ -127,7 +129,9 @@ def test_group_move_rejects_cycle(tree):
     assert result.code == 2
     assert "'bench'" in result.err
     assert "cycle" in result.err
-    parents = {row["name"]: row["parent"] for row in run_json(tree, "computer-group", "list")}
+    parents = {
+        row["name"]: row["parent"] for row in run_json(tree, "computer-group", "list")
+    }
     assert parents == {"all": None, "lab": "all", "bench": "lab"}
 
 
@@ -287,7 +291,9 @@ def test_uninstall_rejects_no_procedure(tree):
 
 
 def test_uninstall_first_without_procedure(tree, data_dir):
-    container_id = run_id(tree, "deploy", "--name", "r", "--package", "1", "--computer", "pc1")
+    container_id = run_id(
+        tree, "deploy", "--name", "r", "--package", "1", "--computer", "pc1"
+    )
     [job] = container_jobs(tree, container_id)
     report_job(data_dir, "pc1", jobs.StateReport(job["id"], 3, 0, "", None))
     add_version(tree, "a", "2.0")

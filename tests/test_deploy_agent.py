@@ -46,7 +46,8 @@ async def add_version(config: Config, name: str, version: str, *extra: str) -> i
 async def finish(agent: Any, job_id: int | str, return_code: int = 0) -> dict[str, Any]:
     """Report a job as finished the way the agent does; return the response."""
     body = agent.body(
-        "update_job_state-finished.json", **{"job-id": job_id, "return-code": return_code}
+        "update_job_state-finished.json",
+        **{"job-id": job_id, "return-code": return_code},
     )
     status, payload = await agent.send(body)
     assert status == 200, payload
@@ -80,7 +81,9 @@ async def rule_with_late_member(config: Config, database: Database) -> list[int]
     await memberships.add_member(database, COMPUTER_GROUPS, "office", "pc-a")
     await groups.add(database, PACKAGE_GROUPS, "basics", None)
     for package_id in package_ids:
-        await memberships.add_member(database, PACKAGE_GROUPS, "basics", str(package_id))
+        await memberships.add_member(
+            database, PACKAGE_GROUPS, "basics", str(package_id)
+        )
     rule = deployment_rules.RuleSpec("office basics", "office", "basics")
     await deployment_rules.add(database, rule)
     assert await database.fetch_value("SELECT MAX(id) FROM rule_job") == 4
@@ -205,7 +208,9 @@ async def test_rule_member_leaves_jobs_deleted(client, config, database):
     assert params["software-jobs"] == []
 
 
-async def installed_v1(config: Config, client: Any, database: Database) -> tuple[Any, int, int]:
+async def installed_v1(
+    config: Config, client: Any, database: Database
+) -> tuple[Any, int, int]:
     """Install Fx 1.0 on lab-pc-01 through a job; return the agent and both ids."""
     await register(config)
     old = await add_version(config, "Fx", "1.0")
@@ -385,7 +390,9 @@ async def test_post_actions_sent_to_agent(client, config, database):
     )  # fmt: skip
     leave = await add_version(config, "agent", "2", "--post-action", "exit")
     await deploy(config, [restart, leave], ["lab-pc-01"])
-    await cli_ok(config, "uninstall", "--package", str(restart), "--computer", "lab-pc-01")
+    await cli_ok(
+        config, "uninstall", "--package", str(restart), "--computer", "lab-pc-01"
+    )
 
     params = await PlainAgent(client).hello()
 

@@ -33,7 +33,9 @@ def add_commands(commands: Any) -> None:
     )  # fmt: skip
     _add_add_command(rule_commands)
 
-    listing = add_leaf_command(rule_commands, "list", "list deployment rules", _run_list)
+    listing = add_leaf_command(
+        rule_commands, "list", "list deployment rules", _run_list
+    )
     add_json_option(listing)
 
     show = add_leaf_command(
@@ -53,7 +55,10 @@ def add_commands(commands: Any) -> None:
 
 def _add_add_command(rule_commands: Any) -> None:
     add = add_leaf_command(
-        rule_commands, "add", "create a rule, create its jobs and print its id", _run_add
+        rule_commands,
+        "add",
+        "create a rule, create its jobs and print its id",
+        _run_add,
     )
     add.add_argument("--name", required=True, help="rule name, not all digits")
     add.add_argument(

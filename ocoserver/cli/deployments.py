@@ -69,8 +69,9 @@ def _add_uninstall_command(commands: Any) -> None:
         run_uninstall,
     )  # fmt: skip
     uninstall.add_argument(
-        "--name", default="Uninstall", help="name of the job container (default Uninstall)"
-    )
+        "--name", default="Uninstall",
+        help="name of the job container (default Uninstall)",
+    )  # fmt: skip
     _add_target_options(uninstall)
     _add_container_options(uninstall)
 
@@ -161,7 +162,9 @@ async def run_uninstall(args: argparse.Namespace, config: Config) -> int:
 async def _create(args: argparse.Namespace, config: Config, uninstall: bool) -> int:
     items = args.package_items or []
     if not items:
-        raise AdminError("no packages given: give --package ID or --package-group ID|NAME")
+        raise AdminError(
+            "no packages given: give --package ID or --package-group ID|NAME"
+        )
     if not args.computers and not args.computer_groups:
         raise AdminError(
             "no computers given: give --computer HOSTNAME or --computer-group ID|NAME"

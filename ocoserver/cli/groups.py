@@ -77,9 +77,7 @@ def _add_change_commands(
     move.add_argument("group", metavar="GROUP", help="group id or name")
     target = move.add_mutually_exclusive_group(required=True)
     target.add_argument("--parent", metavar="GROUP", help="new parent id or name")
-    target.add_argument(
-        "--top", action="store_true", help="make it a top-level group"
-    )
+    target.add_argument("--top", action="store_true", help="make it a top-level group")
     move.set_defaults(kind=kind)
 
     remove = add_leaf_command(
@@ -119,7 +117,9 @@ async def _run_show(args: argparse.Namespace, config: Config) -> int:
 
 async def _run_add_member(args: argparse.Namespace, config: Config) -> int:
     async with open_database(config.database_path) as database:
-        group = await memberships.add_member(database, args.kind, args.group, args.member)
+        group = await memberships.add_member(
+            database, args.kind, args.group, args.member
+        )
     print(f"added {args.member} to {args.kind.label} {group['name']}")
     return 0
 

@@ -45,9 +45,7 @@ async def set_enabled(database: Database, container_id: int, enabled: bool) -> R
             "UPDATE job_container SET enabled = ? WHERE id = ?",
             (int(enabled), container_id),
         )
-    log.info(
-        "job container %d %s", container_id, "enabled" if enabled else "disabled"
-    )
+    log.info("job container %d %s", container_id, "enabled" if enabled else "disabled")
     return container
 
 
@@ -55,8 +53,12 @@ async def remove(database: Database, container_id: int) -> Row:
     """Delete a container with all its jobs."""
     container = await jobs.get_container(database, container_id)
     async with database.transaction() as connection:
-        await connection.execute("DELETE FROM job_container WHERE id = ?", (container_id,))
-    log.info("job container %d %r removed with its jobs", container_id, container["name"])
+        await connection.execute(
+            "DELETE FROM job_container WHERE id = ?", (container_id,)
+        )
+    log.info(
+        "job container %d %r removed with its jobs", container_id, container["name"]
+    )
     return container
 
 

@@ -44,7 +44,9 @@ async def add(database: Database, spec: RuleSpec) -> int:
         )
     async with database.transaction() as connection:
         if await _find(connection, name) is not None:
-            raise AdminError(f"deployment rule {name!r} already exists; choose another name")
+            raise AdminError(
+                f"deployment rule {name!r} already exists; choose another name"
+            )
         computer_group = await groups.resolve(
             connection, groups.COMPUTER_GROUPS, spec.computer_group
         )
@@ -55,13 +57,22 @@ async def add(database: Database, spec: RuleSpec) -> int:
             connection,
             "INSERT INTO deployment_rule (name, computer_group_id, package_group_id, "
             "enabled, priority, sequence_mode, created) VALUES (?, ?, ?, 1, ?, ?, ?)",
-            (name, computer_group["id"], package_group["id"], spec.priority,
-             spec.sequence_mode, timefmt.now_text()),
+            (
+                name,
+                computer_group["id"],
+                package_group["id"],
+                spec.priority,
+                spec.sequence_mode,
+                timefmt.now_text(),
+            ),
         )
         await rule_jobs.sync(connection)
     log.info(
         "deployment rule %d %r created: computer group %d, package group %d",
-        rule_id, name, computer_group["id"], package_group["id"],
+        rule_id,
+        name,
+        computer_group["id"],
+        package_group["id"],
     )
     return rule_id
 
@@ -109,9 +120,7 @@ async def set_enabled(database: Database, ref: str, enabled: bool) -> Row:
             (int(enabled), rule["id"]),
         )
         await rule_jobs.sync(connection)
-    log.info(
-        "deployment rule %d %s", rule["id"], "enabled" if enabled else "disabled"
-    )
+    log.info("deployment rule %d %s", rule["id"], "enabled" if enabled else "disabled")
     return rule
 
 
@@ -119,6 +128,8 @@ async def remove(database: Database, ref: str) -> Row:
     """Delete a rule together with its jobs."""
     async with database.transaction() as connection:
         rule = await _resolve(connection, ref)
-        await connection.execute("DELETE FROM deployment_rule WHERE id = ?", (rule["id"],))
+        await connection.execute(
+            "DELETE FROM deployment_rule WHERE id = ?", (rule["id"],)
+        )
     log.info("deployment rule %d %r removed with its jobs", rule["id"], rule["name"])
     return rule

@@ -68,7 +68,9 @@ def validate_name(kind: GroupKind, name: str) -> str:
     return name
 
 
-async def find(connection: aiosqlite.Connection, kind: GroupKind, ref: str) -> Row | None:
+async def find(
+    connection: aiosqlite.Connection, kind: GroupKind, ref: str
+) -> Row | None:
     """Find a group by id (all digits) or by name (case-insensitive)."""
     ref = ref.strip()
     if ref.isdigit():
@@ -89,12 +91,16 @@ async def resolve(connection: aiosqlite.Connection, kind: GroupKind, ref: str) -
     return row
 
 
-async def add(database: Database, kind: GroupKind, name: str, parent: str | None) -> int:
+async def add(
+    database: Database, kind: GroupKind, name: str, parent: str | None
+) -> int:
     """Create a group, optionally below a parent group, and return its id."""
     name = validate_name(kind, name)
     async with database.transaction() as connection:
         if await find(connection, kind, name) is not None:
-            raise AdminError(f"{kind.label} {name!r} already exists; choose another name")
+            raise AdminError(
+                f"{kind.label} {name!r} already exists; choose another name"
+            )
         parent_id = None
         if parent is not None:
             parent_id = (await resolve(connection, kind, parent))["id"]
@@ -170,7 +176,9 @@ async def package_ids(connection: aiosqlite.Connection, group_id: int) -> list[i
     return list(ordered)
 
 
-async def _own_package_ids(connection: aiosqlite.Connection, group_id: int) -> list[int]:
+async def _own_package_ids(
+    connection: aiosqlite.Connection, group_id: int
+) -> list[int]:
     rows = await fetch_all(
         connection,
         "SELECT package_id FROM package_group_member WHERE group_id = ? "
@@ -180,7 +188,9 @@ async def _own_package_ids(connection: aiosqlite.Connection, group_id: int) -> l
     return [row["package_id"] for row in rows]
 
 
-async def members(database: Database, kind: GroupKind, ref: str) -> tuple[Row, list[Row]]:
+async def members(
+    database: Database, kind: GroupKind, ref: str
+) -> tuple[Row, list[Row]]:
     """Return a group and its members, including those of its subgroups."""
     async with database.reader() as connection:
         group = await resolve(connection, kind, ref)

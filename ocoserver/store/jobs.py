@@ -90,9 +90,9 @@ async def create_container(database: Database, deployment: Deployment) -> int:
     Each computer gets one job per package. A package that does not fit the
     computer gets a job in state OS_INCOMPATIBLE. A package the computer has
     installed gets ALREADY_INSTALLED unless `force` is set. Agents never
-    receive jobs in either state. With upgrade "uninstall-first", uninstall jobs for the
-    other installed versions of the package family come right before the
-    install job.
+    receive jobs in either state. With upgrade "uninstall-first", uninstall
+    jobs for the other installed versions of the package family come right
+    before the install job.
     """
     if not deployment.name.strip():
         raise AdminError("deployment name is empty: give --name")
@@ -149,7 +149,9 @@ async def _plan_computer(
 
 
 async def _get_package(connection: aiosqlite.Connection, package_id: int) -> Row:
-    package = await fetch_one(connection, "SELECT * FROM package WHERE id = ?", (package_id,))
+    package = await fetch_one(
+        connection, "SELECT * FROM package WHERE id = ?", (package_id,)
+    )
     if package is None:
         raise AdminError(
             f"package {package_id} not found; 'ocoserver package list' shows the ids"
@@ -185,7 +187,8 @@ async def initial_state(
         return OS_INCOMPATIBLE, reason
     installed = await fetch_one(
         connection,
-        "SELECT installed FROM computer_package WHERE computer_id = ? AND package_id = ?",
+        "SELECT installed FROM computer_package "
+        "WHERE computer_id = ? AND package_id = ?",
         (computer_id, package["id"]),
     )
     if installed is not None and not force:

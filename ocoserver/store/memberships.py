@@ -93,7 +93,9 @@ async def _resolve_member(
             )
         return int(row["id"])
     package_id = int(member) if member.strip().isdigit() else 0
-    row = await fetch_one(connection, "SELECT id FROM package WHERE id = ?", (package_id,))
+    row = await fetch_one(
+        connection, "SELECT id FROM package WHERE id = ?", (package_id,)
+    )
     if row is None:
         raise AdminError(
             f"package {member!r} not found; 'ocoserver package list' shows the ids"
@@ -101,7 +103,9 @@ async def _resolve_member(
     return int(row["id"])
 
 
-async def move(database: Database, kind: GroupKind, ref: str, parent: str | None) -> Row:
+async def move(
+    database: Database, kind: GroupKind, ref: str, parent: str | None
+) -> Row:
     """Give a group a new parent (None: top level); reject cycles."""
     async with database.transaction() as connection:
         group = await groups.resolve(connection, kind, ref)
@@ -148,7 +152,9 @@ async def remove(database: Database, kind: GroupKind, ref: str) -> Row:
                 f"'ocoserver {kind.command} move' first"
             )
         await _reject_if_used_by_rule(connection, kind, group)
-        await connection.execute(f"DELETE FROM {kind.table} WHERE id = ?", (group["id"],))
+        await connection.execute(
+            f"DELETE FROM {kind.table} WHERE id = ?", (group["id"],)
+        )
     log.info("%s %d %r removed", kind.label, group["id"], group["name"])
     return group
 

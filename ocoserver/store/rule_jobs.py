@@ -35,7 +35,7 @@ def parse_dynamic_id(value: Any) -> int | None:
     """Return N for a job id "dynamic-N", None for any other value."""
     if not isinstance(value, str) or not value.startswith(DYNAMIC_PREFIX):
         return None
-    number = value[len(DYNAMIC_PREFIX):]
+    number = value[len(DYNAMIC_PREFIX) :]
     if not number.isdigit():
         raise InvalidParams(
             f"data.job-id {value!r} is not a job id: use dynamic-<number>"
@@ -73,7 +73,10 @@ async def _sync_rule(
             await connection.execute("DELETE FROM rule_job WHERE id = ?", (row["id"],))
             log.info(
                 "rule job %d of deployment rule %d deleted: computer %d or package "
-                "%d left the rule's groups", row["id"], rule["id"], *key,
+                "%d left the rule's groups",
+                row["id"],
+                rule["id"],
+                *key,
             )
     for (computer_id, package_id), sequence in covered.items():
         if (computer_id, package_id) not in present:
@@ -87,18 +90,31 @@ async def _create(
     package_id: int,
     sequence: int,
 ) -> None:
-    package = await fetch_one(connection, "SELECT * FROM package WHERE id = ?", (package_id,))
+    package = await fetch_one(
+        connection, "SELECT * FROM package WHERE id = ?", (package_id,)
+    )
     assert package is not None
     state, message = await jobs.initial_state(connection, computer_id, package, False)
     cursor = await connection.execute(
         "INSERT INTO rule_job (rule_id, computer_id, package_id, procedure, sequence, "
         "state, message, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (rule["id"], computer_id, package_id, package["install_procedure"], sequence,
-         state, message, timefmt.now_text()),
+        (
+            rule["id"],
+            computer_id,
+            package_id,
+            package["install_procedure"],
+            sequence,
+            state,
+            message,
+            timefmt.now_text(),
+        ),
     )
     log.info(
         "rule job %d created by deployment rule %d: computer %d, package %d, %s",
-        cursor.lastrowid, rule["id"], computer_id, package_id,
+        cursor.lastrowid,
+        rule["id"],
+        computer_id,
+        package_id,
         jobs.STATE_NAMES[state],
     )
 
@@ -126,8 +142,9 @@ async def pending_for_computer(
 
 def to_agent_job(row: Row) -> dict[str, Any]:
     """Build the `software-jobs` entry of a rule job: ids carry "dynamic-"."""
-    entry = jobs.to_agent_job({**row, "container_id": 0, "is_uninstall": 0,
-                               "uninstall_post_action": "none"})
+    entry = jobs.to_agent_job(
+        {**row, "container_id": 0, "is_uninstall": 0, "uninstall_post_action": "none"}
+    )
     entry["id"] = f"{DYNAMIC_PREFIX}{row['id']}"
     entry["container-id"] = f"{DYNAMIC_PREFIX}{row['rule_id']}"
     return entry
@@ -172,8 +189,11 @@ async def apply_state_report(
         await _abort_remaining(connection, job, now)
     if new_state != job["state"] and new_state in (jobs.SUCCEEDED, jobs.FAILED):
         log.info(
-            "rule job %d for computer %s finished: %s (return code %s)", job_id,
-            computer["hostname"], jobs.STATE_NAMES[new_state], report.return_code,
+            "rule job %d for computer %s finished: %s (return code %s)",
+            job_id,
+            computer["hostname"],
+            jobs.STATE_NAMES[new_state],
+            report.return_code,
         )
     return new_state == jobs.SUCCEEDED
 
@@ -199,12 +219,20 @@ async def _update(
         "ELSE execution_started END, "
         "execution_finished = CASE WHEN :state IN (3, -1) THEN :now "
         "ELSE execution_finished END, last_update = :now WHERE id = :id",
-        {"state": state, "code": report.return_code, "message": report.message,
-         "progress": progress, "now": now, "id": job_id},
+        {
+            "state": state,
+            "code": report.return_code,
+            "message": report.message,
+            "progress": progress,
+            "now": now,
+            "id": job_id,
+        },
     )
 
 
-async def _record_installed(connection: aiosqlite.Connection, job: Row, now: str) -> None:
+async def _record_installed(
+    connection: aiosqlite.Connection, job: Row, now: str
+) -> None:
     await connection.execute(
         "INSERT INTO computer_package (computer_id, package_id, installed, rule_job_id) "
         "VALUES (?, ?, ?, ?) ON CONFLICT (computer_id, package_id) DO UPDATE SET "
@@ -214,19 +242,28 @@ async def _record_installed(connection: aiosqlite.Connection, job: Row, now: str
     )
 
 
-async def _abort_remaining(connection: aiosqlite.Connection, job: Row, now: str) -> None:
+async def _abort_remaining(
+    connection: aiosqlite.Connection, job: Row, now: str
+) -> None:
     """Fail the computer's later waiting jobs of the same rule (sequence mode 1)."""
     cursor = await connection.execute(
         "UPDATE rule_job SET state = -1, execution_finished = :now, last_update = :now, "
         "message = :message WHERE rule_id = :rule AND computer_id = :computer "
         "AND state = 0 AND id <> :id",
-        {"now": now, "message": f"aborted because job dynamic-{job['id']} failed",
-         "rule": job["rule_id"], "computer": job["computer_id"], "id": job["id"]},
+        {
+            "now": now,
+            "message": f"aborted because job dynamic-{job['id']} failed",
+            "rule": job["rule_id"],
+            "computer": job["computer_id"],
+            "id": job["id"],
+        },
     )
     if cursor.rowcount:
         log.info(
             "aborted %d waiting jobs of deployment rule %d after rule job %d failed",
-            cursor.rowcount, job["rule_id"], job["id"],
+            cursor.rowcount,
+            job["rule_id"],
+            job["id"],
         )
 
 
