@@ -134,6 +134,13 @@ CREATE TABLE package (
     size INTEGER,
     sha256 TEXT,
     created TEXT NOT NULL,
+    -- Comma-separated lower-case OS names and CPU architectures the package
+    -- runs on (see ocoserver/compatibility.py); empty means any.
+    compatible_os TEXT NOT NULL DEFAULT '',
+    compatible_arch TEXT NOT NULL DEFAULT '',
+    -- Post action after the uninstall procedure; the timeout is shared.
+    uninstall_post_action TEXT NOT NULL DEFAULT 'none'
+        CHECK (uninstall_post_action IN ('none', 'restart', 'shutdown', 'exit')),
     UNIQUE (family, version)
 );
 
@@ -142,6 +149,8 @@ CREATE TABLE computer_package (
     package_id INTEGER NOT NULL REFERENCES package (id) ON DELETE CASCADE,
     installed TEXT NOT NULL,
     job_id INTEGER,
+    -- Set instead of job_id when a deployment rule job installed the package.
+    rule_job_id INTEGER,
     PRIMARY KEY (computer_id, package_id)
 );
 
@@ -154,7 +163,13 @@ CREATE TABLE job_container (
     priority INTEGER NOT NULL DEFAULT 0,
     -- 0: continue after a failed job; 1: abort the computer's remaining jobs.
     sequence_mode INTEGER NOT NULL DEFAULT 0,
-    created TEXT NOT NULL
+    created TEXT NOT NULL,
+    -- What a successful install does to the other installed versions of the
+    -- same package family: 'none' keeps their records, 'replace' deletes them
+    -- (the installer replaced them), 'uninstall-first' means the container
+    -- contains uninstall jobs for them, ordered before the install.
+    upgrade TEXT NOT NULL DEFAULT 'none'
+        CHECK (upgrade IN ('none', 'replace', 'uninstall-first'))
 );
 
 -- States: 0 waiting, 1 downloading, 2 executing, 3 succeeded, -1 failed,
@@ -255,3 +270,78 @@ CREATE TABLE computer_password (
 );
 CREATE INDEX computer_password_computer
     ON computer_password (computer_id, username, created);
+
+-- Computer groups and package groups. A group may have a parent group, and
+-- the members of a group include the members of all its subgroups. The
+-- parent chain never forms a cycle: `ocoserver computer-group move` and
+-- `package-group move` reject a parent inside the group's own subtree.
+-- Names are unique case-insensitively and never all digits, so a command
+-- argument is an id when it is all digits and a name otherwise.
+CREATE TABLE computer_group (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    parent_id INTEGER REFERENCES computer_group (id),
+    created TEXT NOT NULL
+);
+CREATE INDEX computer_group_parent ON computer_group (parent_id);
+
+CREATE TABLE computer_group_member (
+    group_id INTEGER NOT NULL REFERENCES computer_group (id) ON DELETE CASCADE,
+    computer_id INTEGER NOT NULL REFERENCES computer (id) ON DELETE CASCADE,
+    PRIMARY KEY (group_id, computer_id)
+);
+CREATE INDEX computer_group_member_computer ON computer_group_member (computer_id);
+
+CREATE TABLE package_group (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    parent_id INTEGER REFERENCES package_group (id),
+    created TEXT NOT NULL
+);
+CREATE INDEX package_group_parent ON package_group (parent_id);
+
+-- position orders the packages of one group: lowest first.
+CREATE TABLE package_group_member (
+    group_id INTEGER NOT NULL REFERENCES package_group (id) ON DELETE CASCADE,
+    package_id INTEGER NOT NULL REFERENCES package (id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (group_id, package_id)
+);
+CREATE INDEX package_group_member_package ON package_group_member (package_id);
+
+-- Every computer in computer_group_id (with subgroups) gets a job for every
+-- package in package_group_id (with subgroups). The groups cannot be removed
+-- while a rule uses them.
+CREATE TABLE deployment_rule (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    computer_group_id INTEGER NOT NULL REFERENCES computer_group (id),
+    package_group_id INTEGER NOT NULL REFERENCES package_group (id),
+    enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+    priority INTEGER NOT NULL DEFAULT 0,
+    -- 0: continue after a failed job; 1: abort the computer's remaining jobs.
+    sequence_mode INTEGER NOT NULL DEFAULT 0,
+    created TEXT NOT NULL
+);
+
+-- Jobs created by deployment rules. They have their own id range, and agents
+-- receive and report them as "dynamic-<id>". States as in the job table.
+CREATE TABLE rule_job (
+    id INTEGER PRIMARY KEY,
+    rule_id INTEGER NOT NULL REFERENCES deployment_rule (id) ON DELETE CASCADE,
+    computer_id INTEGER NOT NULL REFERENCES computer (id) ON DELETE CASCADE,
+    package_id INTEGER NOT NULL REFERENCES package (id) ON DELETE CASCADE,
+    procedure TEXT NOT NULL,
+    sequence INTEGER NOT NULL,
+    state INTEGER NOT NULL DEFAULT 0,
+    download_progress REAL,
+    return_code INTEGER,
+    message TEXT NOT NULL DEFAULT '',
+    created TEXT NOT NULL,
+    download_started TEXT,
+    execution_started TEXT,
+    execution_finished TEXT,
+    last_update TEXT,
+    UNIQUE (rule_id, computer_id, package_id)
+);
+CREATE INDEX rule_job_computer_state ON rule_job (computer_id, state);

@@ -24,7 +24,7 @@ from ocoserver.errors import Unauthorized
 from ocoserver.logtext import quote
 from ocoserver.rpc import JSON_CONTENT_TYPE, RpcRequest, parse_request, success_body
 from ocoserver.signing import SERVER_SIGNATURE_HEADER, SIGNATURE_HEADER, sign
-from ocoserver.store import jobs, packages
+from ocoserver.store import jobs, packages, rule_jobs
 
 log = logging.getLogger("ocoserver.agent")
 
@@ -123,8 +123,13 @@ async def handle_download(request: web.Request) -> web.StreamResponse:
                 quote(call.remote), quote(caller.hostname), package_id,
             )
             raise NotFound(f"package {package_id} has no file to download")
-        if not await jobs.has_pending_job_for_package(
-            connection, caller.computer_id, package_id
+        if not (
+            await jobs.has_pending_job_for_package(
+                connection, caller.computer_id, package_id
+            )
+            or await rule_jobs.has_pending_job_for_package(
+                connection, caller.computer_id, package_id
+            )
         ):
             raise Rejected(
                 f"computer {caller.hostname} has no pending job for package {package_id}"

@@ -16,10 +16,17 @@ import aiosqlite
 
 from ocoserver import timefmt
 from ocoserver.agent_auth import Caller
-from ocoserver.db import Database, fetch_one
+from ocoserver.db import Database, Row, fetch_one
 from ocoserver.errors import InvalidParams
 from ocoserver.rpc import RpcRequest
-from ocoserver.store import computers, events, inventory, jobs, passwords
+from ocoserver.store import (
+    computers,
+    events,
+    inventory,
+    jobs,
+    passwords,
+    rule_jobs,
+)
 from ocoserver.store.inventory import require_list, to_column
 from ocoserver.store.settings import read_agent_settings
 
@@ -60,6 +67,9 @@ async def hello(context: MethodContext) -> dict[str, Any]:
         await _record_check_in(connection, context, data, networks, services)
         row = await _fetch_update_state(connection, caller.computer_id)
         pending = await jobs.pending_for_computer(connection, caller.computer_id)
+        pending_rule_jobs = await rule_jobs.pending_for_computer(
+            connection, caller.computer_id
+        )
         logins_since = await inventory.newest_login_text(connection, caller.computer_id)
         event_rules = await events.rules_with_since(connection, caller.computer_id)
         due_passwords = []
@@ -70,12 +80,18 @@ async def hello(context: MethodContext) -> dict[str, Any]:
         **_key_params(caller),
         "update": int(_inventory_due(row, data, settings.update_interval)),
         "logins-since": logins_since,
-        "software-jobs": [jobs.to_agent_job(job) for job in pending],
+        "software-jobs": _software_jobs(pending, pending_rule_jobs),
         "events": event_rules,
     }
     if caller.generation == 2:
         params["update-passwords"] = due_passwords
     return params
+
+
+def _software_jobs(pending: list[Row], rule_pending: list[Row]) -> list[dict[str, Any]]:
+    """Return the hello's `software-jobs`: container jobs, then rule jobs."""
+    entries = [jobs.to_agent_job(job) for job in pending]
+    return entries + [rule_jobs.to_agent_job(job) for job in rule_pending]
 
 
 def _key_params(caller: Caller) -> dict[str, Any]:
@@ -161,11 +177,14 @@ async def update(context: MethodContext) -> dict[str, Any]:
 @method("oco.agent.update_job_state")
 async def update_job_state(context: MethodContext) -> dict[str, Any]:
     """Apply a job progress report and say whether the job succeeded."""
-    report = _parse_state_report(context.request.data())
+    data = context.request.data()
+    report = _parse_state_report(data)
+    # Jobs of deployment rules have their own ids, sent as "dynamic-<id>".
+    apply = jobs.apply_state_report
+    if rule_jobs.parse_dynamic_id(data["job-id"]) is not None:
+        apply = rule_jobs.apply_state_report
     async with context.database.transaction() as connection:
-        succeeded = await jobs.apply_state_report(
-            connection, context.caller.computer, report
-        )
+        succeeded = await apply(connection, context.caller.computer, report)
     return {"job-succeeded": succeeded}
 
 
@@ -175,8 +194,9 @@ def _parse_state_report(data: dict[str, Any]) -> jobs.StateReport:
     state = data.get("state")
     if isinstance(state, bool) or not isinstance(state, int):
         raise InvalidParams(f"data.state {state!r} is invalid: use -1, 1, 2 or 3")
+    job_id = rule_jobs.parse_dynamic_id(data["job-id"])
     return jobs.StateReport(
-        job_id=jobs.parse_job_id(data["job-id"]),
+        job_id=jobs.parse_job_id(data["job-id"]) if job_id is None else job_id,
         state=state,
         return_code=_parse_return_code(data.get("return-code")),
         message=inventory.to_text(data.get("message")),

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from ocoserver.cli import computers, deployments, event_rules, packages, passwords
-from ocoserver.cli import settings
+from ocoserver.cli import (
+    computers,
+    containers,
+    deployment_rules,
+    deployments,
+    event_rules,
+    groups,
+    packages,
+    passwords,
+    settings,
+)
 
 
 def add_commands(commands: Any) -> None:
@@ -16,6 +25,9 @@ def add_commands(commands: Any) -> None:
 
     packages.add_commands(commands)
     deployments.add_commands(commands)
+    containers.add_commands(commands)
+    groups.add_commands(commands)
+    deployment_rules.add_commands(commands)
     event_rules.add_commands(commands)
     settings.add_commands(commands)
     passwords.add_commands(commands)

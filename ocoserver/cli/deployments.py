@@ -1,4 +1,10 @@
-"""`ocoserver deploy` and `ocoserver job …`: create and inspect jobs."""
+"""`ocoserver deploy`, `uninstall` and `job …`: create and inspect jobs.
+
+Packages run in the order given on the command line. A `--package-group`
+stands for its packages in group order (see ocoserver.store.groups), and a
+package that occurs again through a group keeps its first place. Computers
+from `--computer` and `--computer-group` are merged the same way.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ from ocoserver.cli.common import (
 from ocoserver.config import Config
 from ocoserver.db import Database, Row, open_database
 from ocoserver.errors import AdminError
-from ocoserver.store import computers, jobs, packages
+from ocoserver.store import computers, groups, jobs, packages
 
 JOB_COLUMNS = [
     "id", "container", "computer", "package", "state", "progress", "return code",
@@ -30,6 +36,7 @@ JOB_COLUMNS = [
 
 def add_commands(commands: Any) -> None:
     _add_deploy_command(commands)
+    _add_uninstall_command(commands)
     _add_job_commands(commands)
 
 
@@ -40,14 +47,61 @@ def _add_deploy_command(commands: Any) -> None:
         run_deploy,
     )  # fmt: skip
     deploy.add_argument("--name", required=True, help="name of the job container")
+    _add_target_options(deploy)
+    _add_container_options(deploy)
     deploy.add_argument(
-        "--package", dest="packages", action="append", required=True, metavar="ID",
+        "--force", action="store_true",
+        help="also install on computers that have the package recorded as installed",
+    )  # fmt: skip
+    deploy.add_argument(
+        "--upgrade", default="none", metavar="MODE",
+        help="other installed versions of the package family: 'none' keeps them "
+        "recorded, 'replace' forgets them once the install succeeded (the "
+        "installer replaces them), 'uninstall-first' uninstalls them before "
+        "the install (default none)",
+    )  # fmt: skip
+
+
+def _add_uninstall_command(commands: Any) -> None:
+    uninstall = add_leaf_command(
+        commands, "uninstall",
+        "create a job container that runs the packages' uninstall procedures",
+        run_uninstall,
+    )  # fmt: skip
+    uninstall.add_argument(
+        "--name", default="Uninstall",
+        help="name of the job container (default Uninstall)",
+    )  # fmt: skip
+    _add_target_options(uninstall)
+    _add_container_options(uninstall)
+
+
+def _add_target_options(parser: argparse.ArgumentParser) -> None:
+    # --package and --package-group share one list, so their order is kept.
+    parser.add_argument(
+        "--package", dest="package_items", action="append", metavar="ID",
+        type=lambda text: ("package", text),
         help="package id, repeated for more packages, which run in the order given",
     )  # fmt: skip
-    deploy.add_argument(
-        "--computer", dest="computers", action="append", required=True,
+    parser.add_argument(
+        "--package-group", dest="package_items", action="append", metavar="ID|NAME",
+        type=lambda text: ("group", text),
+        help="package group whose packages (with those of its subgroups) run "
+        "at this place, repeatable",
+    )  # fmt: skip
+    parser.add_argument(
+        "--computer", dest="computers", action="append", default=[],
         metavar="HOSTNAME", help="target computer, repeated for more computers",
     )  # fmt: skip
+    parser.add_argument(
+        "--computer-group", dest="computer_groups", action="append", default=[],
+        metavar="ID|NAME",
+        help="computer group whose computers (with those of its subgroups) are "
+        "targets, repeatable",
+    )  # fmt: skip
+
+
+def _add_container_options(deploy: argparse.ArgumentParser) -> None:
     deploy.add_argument(
         "--start", metavar="TIME",
         help="earliest start, ISO 8601 such as '2026-05-01 08:00' (UTC unless "
@@ -78,6 +132,11 @@ def _add_job_commands(commands: Any) -> None:
     listing.add_argument(
         "--computer", metavar="HOSTNAME", help="only jobs of this computer"
     )
+    listing.add_argument(
+        "--state", metavar="STATE",
+        help="only jobs in this state: a name such as failed or already-installed, "
+        "or its number",
+    )  # fmt: skip
     add_json_option(listing)
 
     show = add_leaf_command(
@@ -88,18 +147,41 @@ def _add_job_commands(commands: Any) -> None:
 
 
 async def run_deploy(args: argparse.Namespace, config: Config) -> int:
-    package_ids = [
-        parse_id(text, "package id", "ocoserver package list") for text in args.packages
-    ]
-    _reject_repeats([str(package_id) for package_id in package_ids], "package")
+    if args.upgrade not in jobs.UPGRADE_MODES:
+        raise AdminError(
+            f"invalid --upgrade {args.upgrade!r}: use one of "
+            f"{', '.join(jobs.UPGRADE_MODES)}"
+        )
+    return await _create(args, config, uninstall=False)
+
+
+async def run_uninstall(args: argparse.Namespace, config: Config) -> int:
+    return await _create(args, config, uninstall=True)
+
+
+async def _create(args: argparse.Namespace, config: Config, uninstall: bool) -> int:
+    items = args.package_items or []
+    if not items:
+        raise AdminError(
+            "no packages given: give --package ID or --package-group ID|NAME"
+        )
+    if not args.computers and not args.computer_groups:
+        raise AdminError(
+            "no computers given: give --computer HOSTNAME or --computer-group ID|NAME"
+        )
+    explicit = [text for kind, text in items if kind == "package"]
+    for text in explicit:
+        parse_id(text, "package id", "ocoserver package list")
+    _reject_repeats([str(int(text)) for text in explicit], "package")
     start_time = parse_time(args.start, "--start") if args.start else timefmt.now_text()
     end_time = parse_time(args.end, "--end") if args.end else None
     priority = parse_integer(args.priority, "priority")
 
     async with open_database(config.database_path) as database:
-        for package_id in package_ids:
-            await packages.get(database, package_id)
-        computer_ids = await _resolve_computers(database, args.computers)
+        package_ids = await _resolve_packages(database, items)
+        computer_ids = await _resolve_computers(
+            database, args.computers, args.computer_groups
+        )
         deployment = jobs.Deployment(
             name=args.name,
             package_ids=package_ids,
@@ -108,6 +190,9 @@ async def run_deploy(args: argparse.Namespace, config: Config) -> int:
             end_time=end_time,
             priority=priority,
             sequence_mode=1 if args.abort_on_failure else 0,
+            force=getattr(args, "force", False),
+            upgrade=getattr(args, "upgrade", "none"),
+            uninstall=uninstall,
         )
         container_id = await jobs.create_container(database, deployment)
 
@@ -115,11 +200,43 @@ async def run_deploy(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-async def _resolve_computers(database: Database, hostnames: list[str]) -> list[int]:
+async def _resolve_packages(
+    database: Database, items: list[tuple[str, str]]
+) -> list[int]:
+    ordered: dict[int, None] = {}
+    for kind, text in items:
+        if kind == "package":
+            package_id = parse_id(text, "package id", "ocoserver package list")
+            await packages.get(database, package_id)
+            ids = [package_id]
+        else:
+            ids = await groups.expand(database, groups.PACKAGE_GROUPS, text)
+            if not ids:
+                raise AdminError(
+                    f"package group {text!r} has no packages; add some with "
+                    "'ocoserver package-group add-member'"
+                )
+        for package_id in ids:
+            ordered.setdefault(package_id, None)
+    return list(ordered)
+
+
+async def _resolve_computers(
+    database: Database, hostnames: list[str], group_refs: list[str]
+) -> list[int]:
     rows = [await computers.get_by_hostname(database, name) for name in hostnames]
     # Hostnames compare case-insensitively, so check the stored names.
     _reject_repeats([row["hostname"].lower() for row in rows], "computer")
-    return [row["id"] for row in rows]
+    ordered = dict.fromkeys(row["id"] for row in rows)
+    for ref in group_refs:
+        ids = await groups.expand(database, groups.COMPUTER_GROUPS, ref)
+        if not ids:
+            raise AdminError(
+                f"computer group {ref!r} has no computers; add some with "
+                "'ocoserver computer-group add-member'"
+            )
+        ordered.update(dict.fromkeys(ids))
+    return list(ordered)
 
 
 def _reject_repeats(values: list[str], option: str) -> None:
@@ -133,6 +250,7 @@ def _reject_repeats(values: list[str], option: str) -> None:
 
 
 async def run_job_list(args: argparse.Namespace, config: Config) -> int:
+    state = None if args.state is None else parse_state(args.state)
     container_id = None
     if args.container is not None:
         container_id = parse_id(args.container, "container id", "ocoserver job list")
@@ -144,7 +262,7 @@ async def run_job_list(args: argparse.Namespace, config: Config) -> int:
             computer_id = computer["id"]
         if container_id is not None:
             await jobs.get_container(database, container_id)
-        rows = await jobs.list_jobs(database, container_id, computer_id)
+        rows = await jobs.list_jobs(database, container_id, computer_id, state)
 
     if args.json:
         print_json([job_record(row) for row in rows])
@@ -188,7 +306,8 @@ def job_table_row(row: Row) -> dict[str, Any]:
         "id": row["id"],
         "container": row["container_id"],
         "computer": row["computer"],
-        "package": f"{row['package']} {row['package_version']}",
+        "package": f"{row['package']} {row['package_version']}"
+        + (" (uninstall)" if row.get("is_uninstall") else ""),
         "state": f"{state_name(row['state'])} ({row['state']})",
         "progress": None if progress is None else f"{progress:g}%",
         "return code": row["return_code"],
@@ -198,6 +317,17 @@ def job_table_row(row: Row) -> dict[str, Any]:
 
 def state_name(state: int) -> str:
     return jobs.STATE_NAMES.get(state, "unknown")
+
+
+def parse_state(text: str) -> int:
+    """Parse a job state given as a name ("already-installed") or a number."""
+    text = text.strip()
+    key = text.lower().replace("-", " ").replace("_", " ")
+    for number, name in jobs.STATE_NAMES.items():
+        if text == str(number) or key == name:
+            return number
+    names = ", ".join(name.replace(" ", "-") for name in jobs.STATE_NAMES.values())
+    raise AdminError(f"invalid job state {text!r}: use one of {names}, or its number")
 
 
 def last_output_line(message: str) -> str | None:

@@ -25,9 +25,11 @@ from ocoserver.store import packages
 NO_PAYLOAD = "-"
 
 LIST_COLUMNS = [
-    "id", "name", "version", "size", "success_codes", "post_action", "created",
-    "description",
+    "id", "name", "version", "size", "success_codes", "post_action", "compatible_os",
+    "compatible_arch", "created", "description",
 ]  # fmt: skip
+
+FAMILY_COLUMNS = ["name", "versions", "package_ids"]
 
 
 def add_commands(commands: Any) -> None:
@@ -36,8 +38,21 @@ def add_commands(commands: Any) -> None:
     )
     _add_add_command(package_commands)
 
-    listing = add_leaf_command(package_commands, "list", "list packages", run_list)
+    listing = add_leaf_command(
+        package_commands, "list", "list packages sorted by name (family) and version",
+        run_list,
+    )  # fmt: skip
+    listing.add_argument(
+        "--family", metavar="NAME", help="only the versions of this package family"
+    )
     add_json_option(listing)
+
+    families = add_leaf_command(
+        package_commands, "families",
+        "list package families (packages of one name) with their versions",
+        run_families,
+    )  # fmt: skip
+    add_json_option(families)
 
     show = add_leaf_command(package_commands, "show", "show one package", run_show)
     show.add_argument("package_id", metavar="ID", help="package id")
@@ -63,7 +78,10 @@ def _add_add_command(package_commands: Any) -> None:
         "--install", required=True, metavar="CMD",
         help="command that the agent runs to install the package",
     )  # fmt: skip
-    add.add_argument("--uninstall", default="", metavar="CMD", help="uninstall command")
+    add.add_argument(
+        "--uninstall", default="", metavar="CMD",
+        help="command that the agent runs to uninstall the package",
+    )  # fmt: skip
     add.add_argument(
         "--success-codes", default="0", metavar="CODES",
         help="comma-separated return codes that mean success, such as 0,3010 "
@@ -81,6 +99,24 @@ def _add_add_command(package_commands: Any) -> None:
     add.add_argument(
         "--description", default="", metavar="TEXT", help="free-text description"
     )
+    _add_compatibility_options(add)
+
+
+def _add_compatibility_options(add: argparse.ArgumentParser) -> None:
+    add.add_argument(
+        "--uninstall-post-action", default="none", metavar="ACTION",
+        help=f"action after uninstalling: {', '.join(packages.POST_ACTIONS)} "
+        "(default none; uses --post-action-timeout)",
+    )  # fmt: skip
+    add.add_argument(
+        "--compatible-os", default="", metavar="LIST",
+        help="comma-separated OS names the package runs on, such as windows,linux "
+        "or macos; other text matches the computer's OS name (default any)",
+    )  # fmt: skip
+    add.add_argument(
+        "--compatible-arch", default="", metavar="LIST",
+        help="comma-separated CPU architectures, such as x86_64,arm64 (default any)",
+    )  # fmt: skip
 
 
 async def run_add(args: argparse.Namespace, config: Config) -> int:
@@ -96,6 +132,9 @@ async def run_add(args: argparse.Namespace, config: Config) -> int:
             args.post_action_timeout, "post action timeout", minimum=0
         ),
         description=args.description,
+        compatible_os=args.compatible_os,
+        compatible_arch=args.compatible_arch,
+        uninstall_post_action=args.uninstall_post_action,
     )
 
     async with open_database(config.database_path) as database:
@@ -118,11 +157,29 @@ def _parse_source(text: str) -> Path | None:
 
 async def run_list(args: argparse.Namespace, config: Config) -> int:
     async with open_database(config.database_path) as database:
-        rows = await packages.list_all(database)
+        rows = await packages.list_all(database, args.family)
     if args.json:
         print_json(rows)
     else:
         print_table(rows, LIST_COLUMNS)
+    return 0
+
+
+async def run_families(args: argparse.Namespace, config: Config) -> int:
+    async with open_database(config.database_path) as database:
+        rows = await packages.list_families(database)
+    if args.json:
+        print_json(rows)
+        return 0
+    table = [
+        {
+            "name": row["name"],
+            "versions": ", ".join(row["versions"]),
+            "package_ids": ", ".join(str(number) for number in row["package_ids"]),
+        }
+        for row in rows
+    ]
+    print_table(table, FAMILY_COLUMNS)
     return 0
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import aiosqlite
 
-from ocoserver import timefmt
+from ocoserver import compatibility, timefmt
 from ocoserver.db import Database, Row, execute, fetch_all, fetch_one
 from ocoserver.errors import AdminError, InvalidParams, Unauthorized
 
@@ -38,6 +38,10 @@ STATE_NAMES = {
 }
 ACTIVE_STATES = (WAITING, DOWNLOADING, EXECUTING)
 
+# Upgrade modes: the effect of a successful install on the other installed
+# versions of its package family (job_container.upgrade in schema.sql).
+UPGRADE_MODES = ("none", "replace", "uninstall-first")
+
 # States an agent reports in oco.agent.update_job_state.
 AGENT_ERROR = -1
 AGENT_DOWNLOADING = 1
@@ -57,10 +61,39 @@ class Deployment:
     end_time: str | None = None
     priority: int = 0
     sequence_mode: int = 0
+    # Create jobs even for computers that have the package installed.
+    force: bool = False
+    upgrade: str = "none"
+    # Run the packages' uninstall procedures instead of installing them.
+    uninstall: bool = False
+
+
+_NO_UNINSTALL_FIX = "add it again with --uninstall CMD, or leave it out"
+_NO_UPGRADE_FIX = (
+    "it is installed on a target computer, so deploy with --upgrade replace or none"
+)
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    computer_id: int
+    package_id: int
+    procedure: str
+    is_uninstall: int
+    state: int
+    message: str
 
 
 async def create_container(database: Database, deployment: Deployment) -> int:
-    """Create a job container with one job per computer and package, in order."""
+    """Create a job container with the jobs of a deployment, in order.
+
+    Each computer gets one job per package. A package that does not fit the
+    computer gets a job in state OS_INCOMPATIBLE. A package the computer has
+    installed gets ALREADY_INSTALLED unless `force` is set. Agents never
+    receive jobs in either state. With upgrade "uninstall-first", uninstall
+    jobs for the other installed versions of the package family come right
+    before the install job.
+    """
     if not deployment.name.strip():
         raise AdminError("deployment name is empty: give --name")
     if deployment.end_time is not None and deployment.end_time <= deployment.start_time:
@@ -68,40 +101,147 @@ async def create_container(database: Database, deployment: Deployment) -> int:
             f"end time {deployment.end_time} is not after start time "
             f"{deployment.start_time}; give a later --end"
         )
+    if deployment.upgrade not in UPGRADE_MODES:
+        raise AdminError(
+            f"invalid upgrade mode {deployment.upgrade!r}: use one of "
+            f"{', '.join(UPGRADE_MODES)}"
+        )
     now = timefmt.now_text()
     async with database.transaction() as connection:
         container_id = await execute(
             connection,
             "INSERT INTO job_container (name, enabled, start_time, end_time, "
-            "priority, sequence_mode, created) VALUES (?, 1, ?, ?, ?, ?, ?)",
+            "priority, sequence_mode, created, upgrade) "
+            "VALUES (?, 1, ?, ?, ?, ?, ?, ?)",
             (deployment.name.strip(), deployment.start_time, deployment.end_time,
-             deployment.priority, deployment.sequence_mode, now),
+             deployment.priority, deployment.sequence_mode, now, deployment.upgrade),
         )
-        jobs = []
+        planned = []
         for computer_id in deployment.computer_ids:
-            for sequence, package_id in enumerate(deployment.package_ids, start=1):
-                package = await fetch_one(
-                    connection,
-                    "SELECT install_procedure FROM package WHERE id = ?",
-                    (package_id,),
-                )
-                if package is None:
-                    raise AdminError(
-                        f"package {package_id} not found; 'ocoserver package list' "
-                        "shows the ids"
-                    )
-                jobs.append((container_id, computer_id, package_id,
-                             package["install_procedure"], sequence, now))
-        await connection.executemany(
-            "INSERT INTO job (container_id, computer_id, package_id, procedure, "
-            "sequence, created) VALUES (?, ?, ?, ?, ?, ?)",
-            jobs,
-        )
-    log.info(
-        "job container %d %r created with %d jobs", container_id, deployment.name,
-        len(jobs),
-    )
+            planned += await _plan_computer(connection, deployment, computer_id)
+        await _insert_planned(connection, container_id, planned, now)
+    _log_created(container_id, deployment.name, planned)
     return container_id
+
+
+async def _plan_computer(
+    connection: aiosqlite.Connection, deployment: Deployment, computer_id: int
+) -> list[PlannedJob]:
+    planned: list[PlannedJob] = []
+    for package_id in deployment.package_ids:
+        package = await _get_package(connection, package_id)
+        if deployment.uninstall:
+            planned.append(uninstall_job(computer_id, package, _NO_UNINSTALL_FIX))
+            continue
+        state, message = await initial_state(
+            connection, computer_id, package, deployment.force
+        )
+        # Uninstalling the old version only makes sense when the new one
+        # will actually be installed.
+        if deployment.upgrade == "uninstall-first" and state == WAITING:
+            for old in await other_installed_versions(connection, computer_id, package):
+                if not any(job.package_id == old["id"] for job in planned):
+                    planned.append(uninstall_job(computer_id, old, _NO_UPGRADE_FIX))
+        planned.append(PlannedJob(
+            computer_id, package_id, package["install_procedure"], 0, state, message
+        ))  # fmt: skip
+    return planned
+
+
+async def _get_package(connection: aiosqlite.Connection, package_id: int) -> Row:
+    package = await fetch_one(
+        connection, "SELECT * FROM package WHERE id = ?", (package_id,)
+    )
+    if package is None:
+        raise AdminError(
+            f"package {package_id} not found; 'ocoserver package list' shows the ids"
+        )
+    return package
+
+
+def uninstall_job(computer_id: int, package: Row, fix: str) -> PlannedJob:
+    """Plan a job that runs a package's uninstall procedure, or raise AdminError.
+
+    `fix` ends the error message with the next step for the administrator.
+    """
+    if not package["uninstall_procedure"].strip():
+        raise AdminError(
+            f"package {package['family']} {package['version']} (id {package['id']}) "
+            f"has no uninstall procedure; {fix}"
+        )
+    return PlannedJob(
+        computer_id, package["id"], package["uninstall_procedure"], 1, WAITING, ""
+    )
+
+
+async def initial_state(
+    connection: aiosqlite.Connection, computer_id: int, package: Row, force: bool
+) -> tuple[int, str]:
+    """Return the state and message a new install job starts with."""
+    computer = await fetch_one(
+        connection, "SELECT os, architecture FROM computer WHERE id = ?", (computer_id,)
+    )
+    assert computer is not None
+    reason = compatibility.incompatibility(package, computer)
+    if reason:
+        return OS_INCOMPATIBLE, reason
+    installed = await fetch_one(
+        connection,
+        "SELECT installed FROM computer_package "
+        "WHERE computer_id = ? AND package_id = ?",
+        (computer_id, package["id"]),
+    )
+    if installed is not None and not force:
+        return ALREADY_INSTALLED, (
+            f"package installed since {installed['installed']}; deploy with "
+            "--force to install it again"
+        )
+    return WAITING, ""
+
+
+async def other_installed_versions(
+    connection: aiosqlite.Connection, computer_id: int, package: Row
+) -> list[Row]:
+    """Return the computer's installed packages of the same family, other versions."""
+    return await fetch_all(
+        connection,
+        "SELECT p.* FROM computer_package cp JOIN package p ON p.id = cp.package_id "
+        "WHERE cp.computer_id = ? AND p.family = ? AND p.id <> ? ORDER BY p.id",
+        (computer_id, package["family"], package["id"]),
+    )
+
+
+async def _insert_planned(
+    connection: aiosqlite.Connection,
+    container_id: int,
+    planned: list[PlannedJob],
+    now: str,
+) -> None:
+    rows = []
+    sequences: dict[int, int] = {}
+    for job in planned:
+        sequence = sequences.get(job.computer_id, 0) + 1
+        sequences[job.computer_id] = sequence
+        rows.append((container_id, job.computer_id, job.package_id, job.procedure,
+                     job.is_uninstall, sequence, job.state, job.message, now))
+    await connection.executemany(
+        "INSERT INTO job (container_id, computer_id, package_id, procedure, "
+        "is_uninstall, sequence, state, message, created) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
+def _log_created(container_id: int, name: str, planned: list[PlannedJob]) -> None:
+    not_sent = [job for job in planned if job.state != WAITING]
+    log.info(
+        "job container %d %r created with %d jobs (%d uninstall, %d OS "
+        "incompatible, %d already installed)",
+        container_id, name, len(planned),
+        sum(job.is_uninstall for job in planned),
+        sum(job.state == OS_INCOMPATIBLE for job in not_sent),
+        sum(job.state == ALREADY_INSTALLED for job in not_sent),
+    )
 
 
 async def pending_for_computer(
@@ -116,7 +256,8 @@ async def pending_for_computer(
     return await fetch_all(
         connection,
         "SELECT j.id, j.container_id, j.package_id, j.procedure, "
-        "c.sequence_mode, p.file_name, p.post_action, p.post_action_timeout "
+        "c.sequence_mode, p.file_name, p.post_action, p.post_action_timeout, "
+        "j.is_uninstall, p.uninstall_post_action "
         "FROM job j JOIN job_container c ON c.id = j.container_id "
         "JOIN package p ON p.id = j.package_id "
         "WHERE j.computer_id = :computer AND j.state IN (0, 1, 2) "
@@ -128,9 +269,13 @@ async def pending_for_computer(
 
 
 def to_agent_job(row: Row) -> dict[str, Any]:
-    """Build one `software-jobs` entry of the hello response."""
+    """Build one `software-jobs` entry of the hello response.
+
+    The post action is the package's install or uninstall post action, so
+    at most one of `restart`, `shutdown` and `exit` carries a timeout.
+    """
     timeout = row["post_action_timeout"]
-    action = row["post_action"]
+    action = row["uninstall_post_action"] if row["is_uninstall"] else row["post_action"]
     return {
         "id": row["id"],
         "container-id": row["container_id"],
@@ -170,8 +315,6 @@ def parse_job_id(value: Any) -> int:
         return value
     if isinstance(value, str) and value.strip().isdigit():
         return int(value)
-    if isinstance(value, str) and value.startswith("dynamic-"):
-        raise InvalidParams(f"job {value} not found")
     raise InvalidParams(f"data.job-id {value!r} is not a job id")
 
 
@@ -181,7 +324,7 @@ async def apply_state_report(
     """Apply an agent's job state report; return whether the job succeeded."""
     job = await fetch_one(
         connection,
-        "SELECT j.*, p.success_codes, c.sequence_mode FROM job j "
+        "SELECT j.*, p.success_codes, c.sequence_mode, c.upgrade FROM job j "
         "JOIN package p ON p.id = j.package_id "
         "JOIN job_container c ON c.id = j.container_id WHERE j.id = ?",
         (report.job_id,),
@@ -195,7 +338,7 @@ async def apply_state_report(
         log.debug("job %d is already %s; report ignored", job["id"], job["state"])
         return job["state"] == SUCCEEDED
 
-    new_state = _stored_state(job, report)
+    new_state = stored_state(job, report)
     now = timefmt.now_text()
     progress = None
     if report.download_progress is not None:
@@ -225,7 +368,8 @@ async def apply_state_report(
     return new_state == SUCCEEDED
 
 
-def _stored_state(job: Row, report: StateReport) -> int:
+def stored_state(job: Row, report: StateReport) -> int:
+    """Map an agent-reported state to the stored one, given the success codes."""
     if report.state == AGENT_ERROR:
         return FAILED
     if report.state == AGENT_DOWNLOADING:
@@ -255,6 +399,29 @@ async def _record_installed(
         "DO UPDATE SET installed = excluded.installed, job_id = excluded.job_id",
         (job["computer_id"], job["package_id"], now, job["id"]),
     )
+    if job["upgrade"] == "replace":
+        await forget_other_versions(connection, job["computer_id"], job["package_id"])
+
+
+async def forget_other_versions(
+    connection: aiosqlite.Connection, computer_id: int, package_id: int
+) -> None:
+    """Delete the installed records of the package family's other versions.
+
+    The installer of the new version replaced them, so the computer no
+    longer has them.
+    """
+    cursor = await connection.execute(
+        "DELETE FROM computer_package WHERE computer_id = :computer "
+        "AND package_id IN (SELECT o.id FROM package o JOIN package n "
+        "ON n.family = o.family WHERE n.id = :package AND o.id <> :package)",
+        {"computer": computer_id, "package": package_id},
+    )
+    if cursor.rowcount:
+        log.info(
+            "computer %d: %d other versions of package %d no longer recorded as "
+            "installed (replaced)", computer_id, cursor.rowcount, package_id,
+        )
 
 
 async def _abort_remaining(
@@ -286,7 +453,8 @@ _JOB_LIST_COLUMNS = (
     "j.id, j.container_id, c.name AS container, k.hostname AS computer, "
     "j.package_id, p.family AS package, p.version AS package_version, "
     "j.procedure, j.state, j.download_progress, j.return_code, j.message, "
-    "j.created, j.download_started, j.execution_started, j.execution_finished"
+    "j.created, j.download_started, j.execution_started, j.execution_finished, "
+    "j.is_uninstall"
 )
 
 
@@ -294,6 +462,7 @@ async def list_jobs(
     database: Database,
     container_id: int | None = None,
     computer_id: int | None = None,
+    state: int | None = None,
 ) -> list[Row]:
     return await database.fetch_all(
         f"SELECT {_JOB_LIST_COLUMNS} FROM job j "
@@ -302,8 +471,9 @@ async def list_jobs(
         "JOIN package p ON p.id = j.package_id "
         "WHERE (:container IS NULL OR j.container_id = :container) "
         "AND (:computer IS NULL OR j.computer_id = :computer) "
+        "AND (:state IS NULL OR j.state = :state) "
         "ORDER BY j.container_id, k.hostname, j.sequence, j.id",
-        {"container": container_id, "computer": computer_id},
+        {"container": container_id, "computer": computer_id, "state": state},
     )
 
 
@@ -351,7 +521,7 @@ async def get_container(database: Database, container_id: int) -> Row:
     )
     if row is None:
         raise AdminError(
-            f"job container {container_id} not found; 'ocoserver job list' shows "
-            "the containers of existing jobs"
+            f"job container {container_id} not found; 'ocoserver job-container "
+            "list' shows the ids"
         )
     return row

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from ocoserver import depot, timefmt
+from ocoserver import compatibility, depot, timefmt
 from ocoserver.db import Database, Row, execute, fetch_one
 from ocoserver.errors import AdminError
 
@@ -28,6 +28,10 @@ class PackageSpec:
     post_action: str = "none"
     post_action_timeout: int = 5
     description: str = ""
+    # Comma-separated lists; see ocoserver/compatibility.py for the matching.
+    compatible_os: str = ""
+    compatible_arch: str = ""
+    uninstall_post_action: str = "none"
 
 
 def parse_success_codes(text: str) -> str:
@@ -52,11 +56,25 @@ def validate(spec: PackageSpec) -> PackageSpec:
         raise AdminError("package version is empty: give --version")
     if not spec.install_procedure.strip():
         raise AdminError("install procedure is empty: give --install")
-    if spec.post_action not in POST_ACTIONS:
+    for option, action in (
+        ("post action", spec.post_action),
+        ("uninstall post action", spec.uninstall_post_action),
+    ):
+        if action not in POST_ACTIONS:
+            raise AdminError(
+                f"invalid {option} {action!r}: use one of {', '.join(POST_ACTIONS)}"
+            )
+    if spec.uninstall_post_action != "none" and not spec.uninstall_procedure.strip():
         raise AdminError(
-            f"invalid post action {spec.post_action!r}: use one of "
-            f"{', '.join(POST_ACTIONS)}"
+            "an uninstall post action needs an uninstall procedure: give --uninstall"
         )
+    try:
+        compatible_os = compatibility.parse_list(spec.compatible_os, "--compatible-os")
+        compatible_arch = compatibility.parse_list(
+            spec.compatible_arch, "--compatible-arch"
+        )
+    except ValueError as error:
+        raise AdminError(str(error)) from None
     if spec.post_action_timeout < 0:
         raise AdminError(
             f"invalid post action timeout {spec.post_action_timeout}: use minutes >= 0"
@@ -70,6 +88,9 @@ def validate(spec: PackageSpec) -> PackageSpec:
         post_action=spec.post_action,
         post_action_timeout=spec.post_action_timeout,
         description=spec.description,
+        compatible_os=compatible_os,
+        compatible_arch=compatible_arch,
+        uninstall_post_action=spec.uninstall_post_action,
     )
 
 
@@ -118,9 +139,11 @@ async def _insert(
         connection,
         "INSERT INTO package (family, version, description, install_procedure, "
         "uninstall_procedure, success_codes, post_action, post_action_timeout, "
-        "file_name, size, sha256, created) VALUES (:family, :version, "
+        "file_name, size, sha256, created, compatible_os, compatible_arch, "
+        "uninstall_post_action) VALUES (:family, :version, "
         ":description, :install, :uninstall, :codes, :post_action, :timeout, "
-        ":file_name, :size, :sha256, :created)",
+        ":file_name, :size, :sha256, :created, :compatible_os, :compatible_arch, "
+        ":uninstall_post_action)",
         {
             "family": spec.family,
             "version": spec.version,
@@ -134,16 +157,39 @@ async def _insert(
             "size": payload.size if payload else None,
             "sha256": payload.sha256 if payload else None,
             "created": timefmt.now_text(),
+            "compatible_os": spec.compatible_os,
+            "compatible_arch": spec.compatible_arch,
+            "uninstall_post_action": spec.uninstall_post_action,
         },
     )
 
 
-async def list_all(database: Database) -> list[Row]:
+async def list_all(database: Database, family: str | None = None) -> list[Row]:
+    """Return packages sorted by family and version, optionally of one family."""
     return await database.fetch_all(
         "SELECT id, family AS name, version, description, install_procedure, "
         "uninstall_procedure, success_codes, post_action, post_action_timeout, "
-        "size, sha256, created FROM package ORDER BY family, version"
+        "size, sha256, created, compatible_os, compatible_arch, "
+        "uninstall_post_action FROM package "
+        "WHERE :family IS NULL OR family = :family COLLATE NOCASE "
+        "ORDER BY family, version, id",
+        {"family": family},
     )
+
+
+async def list_families(database: Database) -> list[Row]:
+    """Return each package family with its versions and package ids."""
+    rows = await database.fetch_all(
+        "SELECT family, version, id FROM package ORDER BY family, version, id"
+    )
+    families: dict[str, Row] = {}
+    for row in rows:
+        entry = families.setdefault(
+            row["family"], {"name": row["family"], "versions": [], "package_ids": []}
+        )
+        entry["versions"].append(row["version"])
+        entry["package_ids"].append(row["id"])
+    return list(families.values())
 
 
 async def get(database: Database, package_id: int) -> Row:
@@ -168,14 +214,16 @@ async def remove(database: Database, depot_path: Path, package_id: int) -> Row:
     async with database.transaction() as connection:
         active = await fetch_one(
             connection,
-            "SELECT COUNT(*) AS count FROM job WHERE package_id = ? AND state IN (0, 1, 2)",
-            (package_id,),
+            "SELECT (SELECT COUNT(*) FROM job WHERE package_id = :id "
+            "AND state IN (0, 1, 2)) + (SELECT COUNT(*) FROM rule_job "
+            "WHERE package_id = :id AND state IN (1, 2)) AS count",
+            {"id": package_id},
         )
         assert active is not None
         if active["count"]:
             raise AdminError(
                 f"package {package_id} has {active['count']} active jobs; remove "
-                "their job containers first"
+                "their job containers, or wait for its running rule jobs to end"
             )
         await connection.execute("DELETE FROM package WHERE id = ?", (package_id,))
     if row["file_name"]:
