@@ -32,6 +32,11 @@ SCHEMA_VERSION = 1
 UPGRADES: dict[int, list[str]] = {}
 
 BUSY_TIMEOUT_MS = 10_000
+
+# The largest value an SQLite INTEGER column stores (signed 64 bits); larger
+# Python integers raise OverflowError when bound to a statement.
+SQLITE_INTEGER_MAX = 2**63 - 1
+
 READER_COUNT = 4
 
 Row = dict[str, Any]

@@ -648,6 +648,11 @@ INVALID_INPUT = [
     (["event-rule", "remove", "3"], "3"),
     (["setting", "set", "no-such-key", "1"], "'no-such-key'"),
     (["setting", "set", "agent-update-interval", "10"], "'10'"),
+    (["setting", "set", "agent-update-interval", "1" + "0" * 20], "'1" + "0" * 20),
+    (["job", "show", "9" * 23], "9" * 23),
+    (["package", "remove", "9" * 23], "9" * 23),
+    (["event-rule", "remove", "9" * 23], "9" * 23),
+    ([*DEPLOY, "--priority", "9" * 23], "9" * 23),
 ]  # fmt: skip
 
 

@@ -14,6 +14,7 @@ import orjson
 
 from ocoserver import timefmt
 from ocoserver.config import Config, load_config
+from ocoserver.db import SQLITE_INTEGER_MAX
 from ocoserver.errors import AdminError
 
 # Signature of a command's `run` function. `cli.main` calls it with the
@@ -138,7 +139,7 @@ def parse_id(text: str, label: str, list_command: str) -> int:
         number = int(text)
     except ValueError:
         number = 0
-    if number < 1:
+    if not 1 <= number <= SQLITE_INTEGER_MAX:
         raise AdminError(
             f"invalid {label} {text!r}: use a positive whole number; "
             f"'{list_command}' shows the ids"
@@ -157,6 +158,11 @@ def parse_integer(text: str, label: str, minimum: int | None = None) -> int:
     if minimum is not None and number < minimum:
         raise AdminError(
             f"invalid {label} {text!r}: use a number of at least {minimum}"
+        )
+    if abs(number) > SQLITE_INTEGER_MAX:
+        raise AdminError(
+            f"invalid {label} {text!r}: use a number between "
+            f"-{SQLITE_INTEGER_MAX} and {SQLITE_INTEGER_MAX}"
         )
     return number
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import aiosqlite
 
 from ocoserver import compatibility, depot, timefmt
-from ocoserver.db import Database, Row, execute, fetch_one
+from ocoserver.db import SQLITE_INTEGER_MAX, Database, Row, execute, fetch_one
 from ocoserver.errors import AdminError
 
 log = logging.getLogger("ocoserver.packages")
@@ -46,6 +46,11 @@ def parse_success_codes(text: str) -> str:
         ) from None
     if not numbers:
         raise AdminError("success codes are empty: give at least one, such as 0")
+    for number in numbers:
+        if abs(number) > SQLITE_INTEGER_MAX:
+            raise AdminError(
+                f"invalid success code {number}: return codes are 64-bit integers"
+            )
     return ",".join(str(number) for number in numbers)
 
 
