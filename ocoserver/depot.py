@@ -77,12 +77,44 @@ def _copy_zip(source: Path, target: object) -> None:
 
 
 def _zip_folder(source: Path, target: object) -> None:
-    files = sorted(p for p in source.rglob("*") if p.is_file())
-    if not files:
+    entries = _folder_entries(source)
+    if not any(path.is_file() for path in entries):
         raise AdminError(f"package folder {source} is empty; add the installer files")
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:  # type: ignore[arg-type]
-        for path in files:
+        for path in entries:
             archive.write(path, path.relative_to(source).as_posix())
+
+
+def _folder_entries(source: Path) -> list[Path]:
+    """List the files and empty folders to zip, checking every symbolic link.
+
+    A link to a file inside the folder is stored as a copy of that file. A
+    link that leads outside the folder, to a folder, or nowhere is rejected,
+    because it would put files into the package that nobody chose.
+    """
+    root = source.resolve()
+    entries = []
+    for path in sorted(source.rglob("*")):
+        if path.is_symlink():
+            _check_link(root, path)
+        if path.is_file() or (path.is_dir() and not any(path.iterdir())):
+            entries.append(path)
+    return entries
+
+
+def _check_link(root: Path, link: Path) -> None:
+    target = link.resolve()
+    if not target.exists():
+        raise AdminError(f"symbolic link {link} in the package folder leads nowhere; remove it")
+    if not target.is_relative_to(root):
+        raise AdminError(
+            f"symbolic link {link} leads outside the package folder to {target}; "
+            "copy the file into the folder instead"
+        )
+    if target.is_dir():
+        raise AdminError(
+            f"symbolic link {link} leads to a folder; replace it with the folder itself"
+        )
 
 
 def _measure(path: Path) -> tuple[int, str]:

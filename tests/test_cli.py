@@ -283,6 +283,41 @@ def test_package_add_folder(cli, data_dir, tmp_path):
         assert archive.read("sub/data.bin") == bytes(range(256))
 
 
+def test_package_add_folder_links_and_empty_dirs(cli, data_dir, tmp_path):
+    folder = tmp_path / "payload"
+    (folder / "logs").mkdir(parents=True)
+    (folder / "setup.sh").write_text("echo hi\n")
+    (folder / "run.sh").symlink_to(folder / "setup.sh")
+
+    package_id = add_package(cli, "linked", str(folder))
+
+    package = run_json(cli, "package", "show", str(package_id))
+    with zipfile.ZipFile(data_dir / "depot" / package["file_name"]) as archive:
+        assert sorted(archive.namelist()) == ["logs/", "run.sh", "setup.sh"]
+        assert archive.read("run.sh") == b"echo hi\n"
+
+
+@pytest.mark.parametrize("target", ["outside", "missing", "folder"])
+def test_package_add_folder_bad_link(cli, data_dir, tmp_path, target):
+    folder = tmp_path / "payload"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "setup.sh").write_text("echo hi\n")
+    outside = tmp_path / "secret.txt"
+    outside.write_text("not for agents\n")
+    link_targets = {
+        "outside": outside, "missing": folder / "gone.sh", "folder": folder / "sub",
+    }
+    (folder / "link").symlink_to(link_targets[target])
+
+    result = cli("package", "add", str(folder), "--name", "bad", "--version", "1",
+                 "--install", "sh setup.sh")
+
+    assert result.code == 2
+    assert f"symbolic link {folder / 'link'}" in result.err
+    assert run_json(cli, "package", "list") == []
+    assert not any((data_dir / "depot").glob("*.zip"))
+
+
 def test_package_add_no_payload(cli, data_dir):
     package_id = add_package(cli, "script")
 
