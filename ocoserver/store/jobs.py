@@ -10,7 +10,9 @@ import aiosqlite
 
 from ocoserver import timefmt
 from ocoserver.db import Database, Row, execute, fetch_all, fetch_one
-from ocoserver.errors import AdminError, InvalidParams, Unauthorized
+from ocoserver.errors import AdminError, InvalidParams, Unauthorized, preview
+from ocoserver.params import check_length, read_int, read_number
+from ocoserver.store.inventory import to_text
 
 log = logging.getLogger("ocoserver.jobs")
 
@@ -43,6 +45,13 @@ AGENT_ERROR = -1
 AGENT_DOWNLOADING = 1
 AGENT_EXECUTING = 2
 AGENT_FINISHED = 3
+
+AGENT_STATES = (AGENT_ERROR, AGENT_DOWNLOADING, AGENT_EXECUTING, AGENT_FINISHED)
+
+# The longest job output stored, in characters. The agent resends the
+# whole output with every progress report; 4 Mi characters holds the
+# output of verbose installers while bounding one job row.
+MAX_JOB_OUTPUT_LENGTH = 4 * 1024 * 1024
 
 # The agent's return code for an exception inside the agent itself.
 AGENT_EXCEPTION_CODE = -9999
@@ -163,33 +172,62 @@ class StateReport:
 
 
 def parse_job_id(value: Any) -> int:
-    """Accept an integer job id or its decimal string."""
-    if isinstance(value, bool):
-        raise InvalidParams(f"data.job-id {value!r} is not a job id")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
+    """Accept a positive integer job id or its decimal string."""
     if isinstance(value, str) and value.startswith("dynamic-"):
-        raise InvalidParams(f"job {value} not found")
-    raise InvalidParams(f"data.job-id {value!r} is not a job id")
+        raise InvalidParams(f"job {preview(value)} not found")
+    return read_int(value, "data.job-id", minimum=1)
+
+
+def read_state_report(data: dict[str, Any]) -> StateReport:
+    """Validate and normalise the `data` of oco.agent.update_job_state."""
+    if "job-id" not in data:
+        raise InvalidParams("data.job-id is missing")
+    state = read_int(data.get("state"), "data.state")
+    if state not in AGENT_STATES:
+        raise InvalidParams(f"data.state {state} is invalid: use -1, 1, 2 or 3")
+    return_code = data.get("return-code")
+    progress = data.get("download-progress")
+    message = to_text(data.get("message"))
+    return StateReport(
+        job_id=parse_job_id(data["job-id"]),
+        state=state,
+        return_code=None if return_code is None else read_int(
+            return_code, "data.return-code"
+        ),
+        message=check_length(message, "data.message", MAX_JOB_OUTPUT_LENGTH),
+        download_progress=None if progress is None else read_number(
+            progress, "data.download-progress"
+        ),
+    )
+
+
+async def fetch_own_job(
+    connection: aiosqlite.Connection, computer: Row, job_id: int
+) -> Row:
+    """Return a job with its package's success codes, if it is the computer's.
+
+    Raises InvalidParams for an unknown job and Unauthorized for a job of
+    another computer.
+    """
+    job = await fetch_one(
+        connection,
+        "SELECT j.*, p.success_codes, c.sequence_mode FROM job j "
+        "JOIN package p ON p.id = j.package_id "
+        "JOIN job_container c ON c.id = j.container_id WHERE j.id = ?",
+        (job_id,),
+    )
+    if job is None:
+        raise InvalidParams(f"job {job_id} not found")
+    if job["computer_id"] != computer["id"]:
+        raise Unauthorized(f"job {job_id} belongs to another computer")
+    return job
 
 
 async def apply_state_report(
     connection: aiosqlite.Connection, computer: Row, report: StateReport
 ) -> bool:
     """Apply an agent's job state report; return whether the job succeeded."""
-    job = await fetch_one(
-        connection,
-        "SELECT j.*, p.success_codes, c.sequence_mode FROM job j "
-        "JOIN package p ON p.id = j.package_id "
-        "JOIN job_container c ON c.id = j.container_id WHERE j.id = ?",
-        (report.job_id,),
-    )
-    if job is None:
-        raise InvalidParams(f"job {report.job_id} not found")
-    if job["computer_id"] != computer["id"]:
-        raise Unauthorized(f"job {report.job_id} belongs to another computer")
+    job = await fetch_own_job(connection, computer, report.job_id)
     if job["state"] not in ACTIVE_STATES:
         # A terminal job never moves back; late output reports are ignored.
         log.debug("job %d is already %s; report ignored", job["id"], job["state"])
