@@ -80,6 +80,9 @@ async def _read_body(request: web.Request) -> bytes:
             f"request body of {request.content_length} bytes exceeds the limit of "
             f"{limit} bytes (server.max_body_size)"
         )
+    # NOTE: aiohttp sets no timeout for reading a body, so a client that
+    # declares more bytes than it sends keeps its connection open until it
+    # disconnects. Nothing is stored meanwhile.
     try:
         return await request.read()
     except ClientPayloadError as error:
@@ -87,7 +90,7 @@ async def _read_body(request: web.Request) -> bytes:
 
 
 async def handle_rpc(request: web.Request) -> web.Response:
-    """Validate and authenticate a JSON-RPC agent request, run it, sign the answer."""
+    """Validate and authenticate a JSON-RPC agent request, run it, sign the response."""
     _require_json_content_type(request)
     rpc = await _read_rpc(request)
     method = METHODS.get(rpc.method)

@@ -83,20 +83,24 @@ CHECK_IN_FIELDS = ("agent_version", "uptime", "battery_level", "battery_status")
 
 
 def read_check_in(request: RpcRequest) -> CheckIn:
+    """Validate the `data` of oco.agent.hello."""
     data = request.data()
     values = {
         field: column_value(data.get(field), f"data.{field}")
         for field in CHECK_IN_FIELDS
     }
+    # An empty version is stored as unknown.
     if not data.get("agent_version"):
         values["agent_version"] = None
-    force_update = data.get("force_update")
+
+    force_update = False
+    if data.get("force_update") is not None:
+        force_update = read_flag(data["force_update"], "data.force_update")
     return CheckIn(
         values=values,
         networks=read_list(data, "networks", inventory.LIST_TABLES["networks"][1]),
         services=read_list(data, "services", inventory.SERVICE_FIELDS),
-        force_update=force_update is not None
-        and read_flag(force_update, "data.force_update"),
+        force_update=force_update,
     )
 
 

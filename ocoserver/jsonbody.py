@@ -37,10 +37,10 @@ _STDLIB_CASES = ("surrogate", "infinity")
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
-# Agent requests nest 6 levels at most (envelope, params, data, a list, an
-# entry, an event's data object). The limit leaves room for richer event
-# data and stays far below orjson's serialization limit of 254 levels,
-# which storing a nested value as JSON text relies on.
+# The captured agent requests nest 6 levels at most (envelope, params, data,
+# a list, an entry, an event's data object). The limit leaves room for
+# richer event data and stays far below the 255 levels that orjson 3.8
+# serializes, which storing a nested value as JSON text relies on.
 MAX_JSON_DEPTH = 32
 
 _CONTAINERS = (dict, list)

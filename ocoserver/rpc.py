@@ -12,7 +12,7 @@ from ocoserver.jsonbody import decode_json
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
-# The longest agent method name has 26 characters.
+# Maximum method name length; the longest agent method name has 26 characters.
 MAX_METHOD_LENGTH = 64
 MAX_ID_LENGTH = 256
 

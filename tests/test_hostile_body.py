@@ -92,7 +92,7 @@ async def test_chunked_body_over_limit(fleet, config):
 async def test_declared_length_over_limit(fleet, config):
     before = snapshot(config.database_path)
 
-    # Only the header is sent: the server must answer without waiting for the body.
+    # Only the header is sent: the server must respond without waiting for the body.
     status, raw = await exchange(fleet, request_head(LIMIT * 100), b"")
 
     assert status == 413

@@ -1,6 +1,6 @@
 """Property-based tests: random envelopes and payloads against the real server.
 
-Whatever shape or type a field has, the server answers with a JSON-RPC
+Whatever shape or type a field has, the server responds with a JSON-RPC
 object and never with a 500. A rejected request leaves the database
 unchanged; an accepted inventory is stored completely. The settings
 profile (tests/conftest.py) keeps the runs short and deterministic.
@@ -71,7 +71,7 @@ def fleet(client, template) -> Fleet:
 async def send_and_check(
     fleet: Fleet, config: Config, generation: int, body: dict[str, Any] | bytes
 ) -> tuple[int, dict[str, Any]]:
-    """Send a body; assert a JSON-RPC answer, and no change when rejected."""
+    """Send a body, then assert a JSON-RPC response and no change when rejected."""
     before = snapshot(config.database_path)
 
     response = await fleet.post(generation, body)

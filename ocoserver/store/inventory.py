@@ -21,10 +21,10 @@ from ocoserver.db import Database, Row, fetch_all
 from ocoserver.errors import InvalidParams
 from ocoserver.params import check_length
 
-# The longest text stored for one inventory value, in characters. Real
-# values are at most a few kilobytes (package descriptions); the limit
-# keeps one field from filling a row with megabytes. Nested values count
-# as the JSON text they are stored as.
+# Maximum length of one stored inventory value, in characters. Real values
+# are typically a few kilobytes at most (package descriptions), and the
+# limit keeps one field from filling a row with megabytes. Nested values
+# count as the JSON text they are stored as.
 MAX_VALUE_LENGTH = 65536
 
 SCALAR_FIELDS = (

@@ -48,9 +48,9 @@ AGENT_FINISHED = 3
 
 AGENT_STATES = (AGENT_ERROR, AGENT_DOWNLOADING, AGENT_EXECUTING, AGENT_FINISHED)
 
-# The longest job output stored, in characters. The agent resends the
-# whole output with every progress report; 4 Mi characters holds the
-# output of verbose installers while bounding one job row.
+# Maximum length of stored job output, in characters. The agent resends
+# the whole output with every progress report. 4 Mi characters should fit
+# the output of verbose installers (an estimate) and bounds one job row.
 MAX_JOB_OUTPUT_LENGTH = 4 * 1024 * 1024
 
 # The agent's return code for an exception inside the agent itself.
