@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ocoserver.config import Config
+from ocoserver.store.inventory import SCALAR_FIELDS
 from tests.agents import agent_dumps
 from tests.hostile import GEN1_HOST, GEN2_HOST, Fleet, FleetTemplate, build_template
 
@@ -170,3 +173,27 @@ async def test_unusual_text_stored_faithfully(fleet, database, generation):
     )
     assert [row["name"] for row in rows] == names
     assert rows[0]["version"] == "\\udcfc"
+
+
+@pytest.mark.parametrize("generation", [1, 2])
+async def test_every_scalar_field_any_type(fleet, database, generation):
+    samples = ["12", 12, 2.5, True, None, {"a": [1, "b"]}, [], "", "-"]
+    values = {field: samples[i % len(samples)] for i, field in enumerate(SCALAR_FIELDS)}
+    body = fleet.agent(generation).body("update.json")
+    body["params"]["data"].update(values)
+
+    await post_ok(fleet, generation, body)
+
+    computer = await computer_row(database, generation)
+    stored = {field: computer[field] for field in SCALAR_FIELDS}
+    expected = {field: stored_form(value) for field, value in values.items()}
+    assert stored == expected
+
+
+def stored_form(value):
+    """Return what a scalar column holds for a plain JSON value."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return value

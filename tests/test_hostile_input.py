@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from ocoserver.config import Config
+from ocoserver.store.inventory import LIST_TABLES
 from tests.agents import AGENT_PATH, agent_dumps, snapshot
 from tests.hostile import Fleet, FleetTemplate, build_template
 
@@ -401,3 +402,23 @@ async def test_gen1_fixtures_still_accepted(fleet):
         response = await fleet.post(1, body)
 
         assert response.status == 200, fixture
+
+
+SECTIONS = [*LIST_TABLES, "software", "logins"]
+
+
+@pytest.mark.parametrize("generation", [1, 2])
+@pytest.mark.parametrize("section", SECTIONS)
+async def test_inventory_section_wrong_types(fleet, config, section, generation):
+    for value in ({"name": "x"}, "x", 3, True, [["x"]], [None], ["x"]):
+        body = fleet.agent(generation).body(UPDATE)
+        body["params"]["data"][section] = value
+        before = snapshot(config.database_path)
+
+        response = await fleet.post(generation, body)
+
+        assert response.status == 400, value
+        payload = await response.json()
+        assert payload["error"]["code"] == INVALID_PARAMS
+        assert f"data.{section}" in payload["error"]["message"]
+        assert snapshot(config.database_path) == before
