@@ -128,3 +128,17 @@ async def test_length_longer_than_body(fleet, config, caplog):
     assert snapshot(config.database_path) == before
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
     await fleet.plain.hello()
+
+
+async def test_non_ascii_signature_rejected(fleet, config):
+    body = agent_dumps(fleet.signed.body("hello.json"))
+    head = request_head(len(body)).replace(
+        b"\r\n\r\n", b"\r\nx-oco-agent-signature: \xc3\xa9t\xc3\xa9\r\n\r\n"
+    )
+    before = snapshot(config.database_path)
+
+    status, raw = await exchange(fleet, head, body)
+
+    assert status == 401
+    assert json.loads(raw)["error"]["code"] == -32001
+    assert snapshot(config.database_path) == before
