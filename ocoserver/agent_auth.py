@@ -28,6 +28,7 @@ from ocoserver.config import AgentConfig
 from ocoserver.db import Database, Row, fetch_one
 from ocoserver.errors import InvalidParams, Unauthorized
 from ocoserver.logtext import quote
+from ocoserver.params import read_name
 from ocoserver.rpc import RpcRequest
 from ocoserver.signing import signature_matches
 from ocoserver.store import computers
@@ -36,6 +37,9 @@ from ocoserver.store.settings import AgentSettings, read_agent_settings
 log = logging.getLogger("ocoserver.auth")
 
 HELLO = "oco.agent.hello"
+
+# Agents send the machine UUID (36 characters) or an empty string.
+MAX_UID_LENGTH = 128
 
 
 @dataclass(frozen=True)
@@ -88,19 +92,15 @@ Authorizer = Callable[[aiosqlite.Connection, "Caller"], Awaitable[None]]
 
 def read_identity(params: dict[str, Any]) -> tuple[str, str]:
     """Return (hostname, uid) from params, raising InvalidParams when invalid."""
-    hostname = params.get("hostname")
-    if not isinstance(hostname, str) or not hostname.strip():
-        raise InvalidParams("params.hostname is missing or empty")
-    if len(hostname) > computers.MAX_HOSTNAME_LENGTH:
-        raise InvalidParams(
-            f"params.hostname is longer than {computers.MAX_HOSTNAME_LENGTH} characters"
-        )
-    uid = params.get("uid", "")
+    hostname = read_name(
+        params.get("hostname"), "params.hostname", computers.MAX_HOSTNAME_LENGTH
+    )
+    if not hostname:
+        raise InvalidParams("params.hostname is empty")
+    uid = params.get("uid")
     if uid is None:
-        uid = ""
-    if not isinstance(uid, str):
-        raise InvalidParams("params.uid must be a string")
-    return hostname.strip(), uid.strip()
+        return hostname, ""
+    return hostname, read_name(uid, "params.uid", MAX_UID_LENGTH)
 
 
 def _key_checker(call: AgentCall) -> Callable[[str], bool]:
@@ -115,7 +115,9 @@ def _key_checker(call: AgentCall) -> Callable[[str], bool]:
             "params.agent-key"
         )
     if not isinstance(presented, str):
-        raise InvalidParams("params.agent-key must be a string")
+        raise InvalidParams(
+            f"params.agent-key must be a string, not {type(presented).__name__}"
+        )
     encoded = presented.encode("utf-8")
     return lambda key: hmac.compare_digest(encoded, key.encode("utf-8"))
 

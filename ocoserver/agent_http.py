@@ -12,16 +12,23 @@ import logging
 from pathlib import Path
 
 import aiosqlite
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
 
 from ocoserver import depot
 from ocoserver.agent_auth import AgentCall, Caller, Rejected, authenticate
 from ocoserver.agent_methods import METHODS, MethodContext
 from ocoserver.appkeys import RPC_ID, STATE
 from ocoserver.db import Database
-from ocoserver.errors import InvalidParams, InvalidRequest, MethodNotFound, NotFound
-from ocoserver.errors import Unauthorized
+from ocoserver.errors import (
+    InvalidRequest,
+    MethodNotFound,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    preview,
+)
 from ocoserver.logtext import quote
+from ocoserver.params import read_int
 from ocoserver.rpc import JSON_CONTENT_TYPE, RpcRequest, parse_request, success_body
 from ocoserver.signing import SERVER_SIGNATURE_HEADER, SIGNATURE_HEADER, sign
 from ocoserver.store import jobs, packages, rule_jobs
@@ -39,16 +46,25 @@ def add_routes(app: web.Application) -> None:
 
 
 def _require_json_content_type(request: web.Request) -> None:
+    """Reject a body not declared as JSON in UTF-8, the only encoding of JSON.
+
+    RFC 8259 requires UTF-8 for JSON exchanged between systems, so a
+    charset parameter may name nothing else.
+    """
     if request.content_type != "application/json":
         raise InvalidRequest(
-            f"Content-Type {request.content_type!r} is not accepted; "
+            f"Content-Type {preview(request.content_type)} is not accepted; "
             "send application/json"
+        )
+    charset = request.charset
+    if charset is not None and charset.lower() not in ("utf-8", "utf8"):
+        raise InvalidRequest(
+            f"charset {preview(charset)} is not accepted; JSON must be sent as utf-8"
         )
 
 
 async def _read_rpc(request: web.Request) -> RpcRequest:
-    body = await request.read()
-    rpc = parse_request(body)
+    rpc = parse_request(await _read_body(request))
     request[RPC_ID] = rpc.request_id
     return rpc
 
@@ -64,24 +80,48 @@ def _admit(request: web.Request) -> str:
     return remote
 
 
+async def _read_body(request: web.Request) -> bytes:
+    """Read the body, rejecting a declared length over the limit before reading.
+
+    aiohttp stops a longer body, chunked or not, at `client_max_size` while
+    reading it.
+    """
+    limit = request.app[STATE].config.server.max_body_size
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(
+            f"request body of {request.content_length} bytes exceeds the limit of "
+            f"{limit} bytes (server.max_body_size)"
+        )
+    # NOTE: aiohttp sets no timeout for reading a body, so a client that
+    # declares more bytes than it sends keeps its connection open until it
+    # disconnects. Nothing is stored meanwhile.
+    try:
+        return await request.read()
+    except ClientPayloadError as error:
+        raise InvalidRequest(f"request body is incomplete: {error}") from None
+
+
 async def handle_rpc(request: web.Request) -> web.Response:
-    """Authenticate a JSON-RPC agent request, run its method, sign the answer."""
+    """Validate and authenticate a JSON-RPC agent request, run it, sign the response."""
     remote = _admit(request)
     _require_json_content_type(request)
     rpc = await _read_rpc(request)
     method = METHODS.get(rpc.method)
     if method is None:
-        raise MethodNotFound(f"method {rpc.method!r} does not exist")
+        raise MethodNotFound(f"method {preview(rpc.method)} does not exist")
+    # Validating before authenticating means an invalid request changes nothing.
+    arguments = method.read(rpc)
+    check = method.check(arguments) if method.check is not None else None
     state = request.app[STATE]
     signature = request.headers.get(SIGNATURE_HEADER)
     caller = await authenticate(
-        state.database, state.config.agent,
-        AgentCall.from_rpc(rpc, signature, remote), throttle=state.throttle,
+        state.database, state.config.agent, AgentCall.from_rpc(rpc, signature, remote),
+        check, throttle=state.throttle,
     )
     context = MethodContext(
-        state.database, caller, rpc, remote, state.config.password_key_path
+        state.database, caller, rpc, remote, state.config.password_key_path, arguments
     )
-    params = await method(context)
+    params = await method.run(context)
     return await _respond(request, caller, rpc, params)
 
 
@@ -165,7 +205,8 @@ async def _signed_download_call(
     rpc = await _read_rpc(request)
     if rpc.method != DOWNLOAD_METHOD:
         raise MethodNotFound(
-            f"method {rpc.method!r} is not a download; use POST for other methods"
+            f"method {preview(rpc.method)} is not a download; use POST for other "
+            "methods"
         )
     signature = request.headers.get(SIGNATURE_HEADER)
     if signature is None:
@@ -175,11 +216,7 @@ async def _signed_download_call(
 
 
 def _parse_package_id(value: object) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    raise InvalidParams(f"package id {value!r} is not a package id")
+    return read_int(value, "package id", minimum=1)
 
 
 async def _package_path(

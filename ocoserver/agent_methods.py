@@ -1,7 +1,11 @@
-"""The agent JSON-RPC methods, one function each, registered in METHODS.
+"""The agent JSON-RPC methods, registered in METHODS.
 
-Each method receives the authenticated caller and the request, does its
-work in one database transaction, and returns `result.params`.
+Each method has a reader that validates the request's `data` before the
+request is authenticated, so an invalid request changes nothing, and a
+function that does the work in one database transaction and returns
+`result.params`. A method whose validation needs the database (a job must
+belong to the caller) also has a check, which runs inside authentication
+before the request's timestamp is recorded.
 """
 
 from __future__ import annotations
@@ -15,19 +19,12 @@ from typing import Any
 import aiosqlite
 
 from ocoserver import timefmt
-from ocoserver.agent_auth import Caller
+from ocoserver.agent_auth import Authorizer, Caller
 from ocoserver.db import Database, Row, fetch_one
-from ocoserver.errors import InvalidParams
+from ocoserver.params import read_flag
 from ocoserver.rpc import RpcRequest
-from ocoserver.store import (
-    computers,
-    events,
-    inventory,
-    jobs,
-    passwords,
-    rule_jobs,
-)
-from ocoserver.store.inventory import require_list, to_column
+from ocoserver.store import computers, events, inventory, jobs, passwords, rule_jobs
+from ocoserver.store.inventory import column_value, read_list, require_list
 from ocoserver.store.settings import read_agent_settings
 
 log = logging.getLogger("ocoserver.agent")
@@ -41,30 +38,80 @@ class MethodContext:
     remote: str
     # The server's password key file (Config.password_key_path).
     password_key_path: Path
+    # What the method's reader returned for this request.
+    arguments: Any = None
 
 
-Method = Callable[[MethodContext], Awaitable[dict[str, Any]]]
-METHODS: dict[str, Method] = {}
+Reader = Callable[[RpcRequest], Any]
+Runner = Callable[[MethodContext], Awaitable[dict[str, Any]]]
+# Builds the database check of a method from its reader's result.
+CheckBuilder = Callable[[Any], Authorizer]
 
 
-def method(name: str) -> Callable[[Method], Method]:
-    def register(function: Method) -> Method:
-        METHODS[name] = function
+@dataclass(frozen=True)
+class AgentMethod:
+    read: Reader
+    run: Runner
+    check: CheckBuilder | None = None
+
+
+METHODS: dict[str, AgentMethod] = {}
+
+
+def method(
+    name: str, read: Reader, check: CheckBuilder | None = None
+) -> Callable[[Runner], Runner]:
+    def register(function: Runner) -> Runner:
+        METHODS[name] = AgentMethod(read, function, check)
         return function
 
     return register
 
 
-@method("oco.agent.hello")
+@dataclass(frozen=True)
+class CheckIn:
+    """The validated `data` of oco.agent.hello."""
+
+    # Column values for computers.record_check_in, without the address.
+    values: dict[str, Any]
+    networks: list[dict[str, Any]] | None
+    services: list[dict[str, Any]] | None
+    force_update: bool
+
+
+CHECK_IN_FIELDS = ("agent_version", "uptime", "battery_level", "battery_status")
+
+
+def read_check_in(request: RpcRequest) -> CheckIn:
+    """Validate the `data` of oco.agent.hello."""
+    data = request.data()
+    values = {
+        field: column_value(data.get(field), f"data.{field}")
+        for field in CHECK_IN_FIELDS
+    }
+    # An empty version is stored as unknown.
+    if not data.get("agent_version"):
+        values["agent_version"] = None
+
+    force_update = False
+    if data.get("force_update") is not None:
+        force_update = read_flag(data["force_update"], "data.force_update")
+    return CheckIn(
+        values=values,
+        networks=read_list(data, "networks", inventory.LIST_TABLES["networks"][1]),
+        services=read_list(data, "services", inventory.SERVICE_FIELDS),
+        force_update=force_update,
+    )
+
+
+@method("oco.agent.hello", read_check_in)
 async def hello(context: MethodContext) -> dict[str, Any]:
     """Record a check-in and return keys, pending jobs and what to report."""
-    data = context.request.data()
+    check_in: CheckIn = context.arguments
     caller = context.caller
-    networks = require_list(data, "networks")
-    services = require_list(data, "services")
     settings = await read_agent_settings(context.database)
     async with context.database.transaction() as connection:
-        await _record_check_in(connection, context, data, networks, services)
+        await _record_check_in(connection, context, check_in)
         row = await _fetch_update_state(connection, caller.computer_id)
         pending = await jobs.pending_for_computer(connection, caller.computer_id)
         pending_rule_jobs = await rule_jobs.pending_for_computer(
@@ -78,7 +125,7 @@ async def hello(context: MethodContext) -> dict[str, Any]:
 
     params: dict[str, Any] = {
         **_key_params(caller),
-        "update": int(_inventory_due(row, data, settings.update_interval)),
+        "update": int(_inventory_due(row, check_in, settings.update_interval)),
         "logins-since": logins_since,
         "software-jobs": _software_jobs(pending, pending_rule_jobs),
         "events": event_rules,
@@ -110,32 +157,17 @@ def _key_params(caller: Caller) -> dict[str, Any]:
 
 
 async def _record_check_in(
-    connection: aiosqlite.Connection,
-    context: MethodContext,
-    data: dict[str, Any],
-    networks: list[dict[str, Any]] | None,
-    services: list[dict[str, Any]] | None,
+    connection: aiosqlite.Connection, context: MethodContext, check_in: CheckIn
 ) -> None:
     computer_id = context.caller.computer_id
-    await _store_check_in(connection, computer_id, context.remote, data)
-    if networks is not None:
-        await inventory.store_networks_if_changed(connection, computer_id, networks)
-    if services is not None:
-        await inventory.store_services(connection, computer_id, services)
-
-
-async def _store_check_in(
-    connection: aiosqlite.Connection, computer_id: int, remote: str, data: dict[str, Any]
-) -> None:
-    agent_version = data.get("agent_version")
-    values = {
-        "remote_address": remote,
-        "agent_version": to_column(agent_version) if agent_version else None,
-        "uptime": to_column(data.get("uptime")),
-        "battery_level": to_column(data.get("battery_level")),
-        "battery_status": to_column(data.get("battery_status")),
-    }
+    values = {"remote_address": context.remote, **check_in.values}
     await computers.record_check_in(connection, computer_id, values)
+    if check_in.networks is not None:
+        await inventory.store_networks_if_changed(
+            connection, computer_id, check_in.networks
+        )
+    if check_in.services is not None:
+        await inventory.store_services(connection, computer_id, check_in.services)
 
 
 async def _fetch_update_state(connection: aiosqlite.Connection, computer_id: int) -> dict[str, Any]:
@@ -148,18 +180,24 @@ async def _fetch_update_state(connection: aiosqlite.Connection, computer_id: int
     return row
 
 
-def _inventory_due(row: dict[str, Any], data: dict[str, Any], interval: int) -> bool:
-    if data.get("force_update") is True or row["refresh_requested"]:
+def _inventory_due(row: dict[str, Any], check_in: CheckIn, interval: int) -> bool:
+    if check_in.force_update or row["refresh_requested"]:
         return True
     if row["last_update"] is None:
         return True
     return bool(row["last_update"] <= timefmt.seconds_ago_text(interval))
 
 
-@method("oco.agent.update")
+def read_inventory(request: RpcRequest) -> dict[str, Any]:
+    data = request.data()
+    inventory.check_inventory(data)
+    return data
+
+
+@method("oco.agent.update", read_inventory)
 async def update(context: MethodContext) -> dict[str, Any]:
     """Replace the computer's stored inventory with the reported one."""
-    data = context.request.data()
+    data = context.arguments
     async with context.database.transaction() as connection:
         await inventory.replace_inventory(connection, context.caller.computer_id, data)
     log.info(
@@ -174,58 +212,39 @@ async def update(context: MethodContext) -> dict[str, Any]:
     return params
 
 
-@method("oco.agent.update_job_state")
+def read_state_report(request: RpcRequest) -> jobs.StateReport:
+    return jobs.read_state_report(request.data())
+
+
+def check_state_report(report: jobs.StateReport) -> Authorizer:
+    fetch_own_job = rule_jobs.fetch_own_job if report.dynamic else jobs.fetch_own_job
+
+    async def check(connection: aiosqlite.Connection, caller: Caller) -> None:
+        await fetch_own_job(connection, caller.computer, report.job_id)
+
+    return check
+
+
+@method("oco.agent.update_job_state", read_state_report, check_state_report)
 async def update_job_state(context: MethodContext) -> dict[str, Any]:
     """Apply a job progress report and say whether the job succeeded."""
-    data = context.request.data()
-    report = _parse_state_report(data)
-    # Jobs of deployment rules have their own ids, sent as "dynamic-<id>".
-    apply = jobs.apply_state_report
-    if rule_jobs.parse_dynamic_id(data["job-id"]) is not None:
-        apply = rule_jobs.apply_state_report
+    report: jobs.StateReport = context.arguments
+    apply = rule_jobs.apply_state_report if report.dynamic else jobs.apply_state_report
     async with context.database.transaction() as connection:
         succeeded = await apply(connection, context.caller.computer, report)
     return {"job-succeeded": succeeded}
 
 
-def _parse_state_report(data: dict[str, Any]) -> jobs.StateReport:
-    if "job-id" not in data:
-        raise InvalidParams("data.job-id is missing")
-    state = data.get("state")
-    if isinstance(state, bool) or not isinstance(state, int):
-        raise InvalidParams(f"data.state {state!r} is invalid: use -1, 1, 2 or 3")
-    job_id = rule_jobs.parse_dynamic_id(data["job-id"])
-    return jobs.StateReport(
-        job_id=jobs.parse_job_id(data["job-id"]) if job_id is None else job_id,
-        state=state,
-        return_code=_parse_return_code(data.get("return-code")),
-        message=inventory.to_text(data.get("message")),
-        download_progress=_parse_progress(data.get("download-progress")),
-    )
+def read_events(request: RpcRequest) -> list[dict[str, Any]]:
+    entries = require_list(request.data(), "events") or []
+    events.check_events(entries)
+    return entries
 
 
-def _parse_return_code(value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidParams(f"data.return-code {value!r} is not an integer")
-    return value
-
-
-def _parse_progress(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidParams(f"data.download-progress {value!r} is not a number")
-    return float(value)
-
-
-@method("oco.agent.events")
+@method("oco.agent.events", read_events)
 async def report_events(context: MethodContext) -> dict[str, Any]:
     """Store event log entries, ignoring incomplete ones and duplicates."""
-    entries = require_list(context.request.data(), "events") or []
+    entries = context.arguments
     async with context.database.transaction() as connection:
         stored = await events.store(connection, context.caller.computer_id, entries)
     log.debug("stored %d of %d events from %s", stored, len(entries),
@@ -233,11 +252,21 @@ async def report_events(context: MethodContext) -> dict[str, Any]:
     return {}
 
 
-@method("oco.agent.passwords")
+def read_passwords(request: RpcRequest) -> list[passwords.PasswordEntry]:
+    return passwords.read_entries(require_list(request.data(), "passwords") or [])
+
+
+def check_passwords(entries: list[passwords.PasswordEntry]) -> Authorizer:
+    async def check(connection: aiosqlite.Connection, caller: Caller) -> None:
+        await passwords.check_reported(connection, caller, entries)
+
+    return check
+
+
+@method("oco.agent.passwords", read_passwords, check_passwords)
 async def report_passwords(context: MethodContext) -> dict[str, Any]:
     """Store rotated local admin passwords (generation 2 password rotation)."""
-    entries = require_list(context.request.data(), "passwords") or []
     await passwords.store_reported(
-        context.database, context.password_key_path, context.caller, entries
+        context.database, context.password_key_path, context.caller, context.arguments
     )
     return {}

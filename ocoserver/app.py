@@ -60,11 +60,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                 request.path, request.remote, quote(error.message), error.code,
             )
         response = _error_response(request, error)
-    except web.HTTPRequestEntityTooLarge as error:
+    except web.HTTPRequestEntityTooLarge:
+        # aiohttp raises this while reading a body, chunked or not, that
+        # grows past client_max_size; the exception does not keep the limit.
+        limit = request.app[STATE].config.server.max_body_size
         response = _error_response(
             request,
             PayloadTooLarge(
-                f"request body exceeds the limit of {error.max_size} bytes "
+                f"request body exceeds the limit of {limit} bytes "
                 "(server.max_body_size)"
             ),
         )

@@ -25,6 +25,19 @@ PAYLOAD_TOO_LARGE = -32013
 TOO_MANY_REQUESTS = -32029
 
 
+# Error messages quote the offending value, but only this many characters of
+# it, so a multi-megabyte value is neither echoed to the client nor logged.
+PREVIEW_LENGTH = 60
+
+
+def preview(value: Any) -> str:
+    """Return the repr of a value for an error message, shortened if long."""
+    text = repr(value)
+    if len(text) <= PREVIEW_LENGTH:
+        return text
+    return f"{text[:PREVIEW_LENGTH]}... ({len(text)} characters)"
+
+
 class OcoError(Exception):
     """Base of every error ocoserver reports to a client."""
 

@@ -49,6 +49,10 @@ def sign(body: bytes, key: str) -> str:
 def signature_matches(body: bytes, key: str, signature: str) -> bool:
     """Compare the signature of `body` under `key` in constant time."""
     expected = sign(body, key)
+    # hmac.compare_digest raises TypeError for str with non-ASCII characters,
+    # and a valid signature is hex, so such a header never matches.
+    if not signature.isascii():
+        return False
     return hmac.compare_digest(expected, signature.strip().lower())
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from hypothesis import settings
 
 from ocoserver.app import create_app
 from ocoserver.appkeys import STATE
@@ -17,6 +19,15 @@ from ocoserver.config import Config
 from ocoserver.db import Database
 
 DATA = Path(__file__).parent / "data"
+
+# Property-based tests run a fixed, derandomized set of examples by default,
+# so the suite is deterministic and takes seconds. HYPOTHESIS_PROFILE=explore
+# runs more random examples when hunting for new failures.
+settings.register_profile(
+    "default", max_examples=40, deadline=None, derandomize=True, database=None
+)
+settings.register_profile("explore", max_examples=1000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def load_fixture(generation_dir: str, name: str) -> dict[str, Any]:

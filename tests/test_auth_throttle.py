@@ -314,16 +314,17 @@ async def test_rejection_and_block_logged(config, source, caplog):
 
 async def test_log_line_quotes_hostname(config, source, caplog):
     caplog.set_level(logging.INFO, logger="ocoserver")
-    attacker = PlainAgent(source(2), hostname='x remote=203.0.113.9 reason="a"\nfake')
+    # Control characters in a hostname are rejected earlier as invalid
+    # params, so this one imitates fields with spaces and quotes only.
+    attacker = PlainAgent(source(2), hostname='x remote=203.0.113.9 reason="a"')
 
     status, _ = await attacker.call("hello.json")
 
     assert status == 401
-    assert [r.message for r in caplog.records if "\n" in r.message] == []
     [record] = [r for r in caplog.records if "rejected agent request" in r.message]
     # The first remote= field, the one a fail2ban filter matches, is the
     # real source address.
     first_remote = re.search(r"remote=(\S+)", record.message)
     assert first_remote is not None
     assert first_remote.group(1) == "127.0.0.2"
-    assert 'hostname="x remote=203.0.113.9 reason=\\"a\\"\\nfake"' in record.message
+    assert 'hostname="x remote=203.0.113.9 reason=\\"a\\""' in record.message

@@ -11,9 +11,15 @@ import orjson
 from ocoserver import timefmt
 from ocoserver.db import Database, Row, execute, fetch_all
 from ocoserver.errors import AdminError
-from ocoserver.store.inventory import to_column, to_text
+from ocoserver.params import check_length
+from ocoserver.store.inventory import column_value, to_column, to_text
 
 log = logging.getLogger("ocoserver.events")
+
+EVENT_FIELDS = ("log", "timestamp", "provider", "level", "event_id")
+# An event's `data` object is stored as one JSON text. Typical events carry
+# a few kilobytes; the limit bounds what one stored event can hold.
+MAX_EVENT_DATA_LENGTH = 1024 * 1024
 
 
 async def add_rule(database: Database, log_name: str, query: str) -> int:
@@ -68,6 +74,19 @@ async def rules_with_since(
     ]
 
 
+def check_events(events: list[dict[str, Any]]) -> None:
+    """Raise InvalidParams when a reported event has a value over the limits."""
+    for index, event in enumerate(events):
+        where = f"data.events[{index}]"
+        for field in EVENT_FIELDS:
+            column_value(event.get(field), f"{where}.{field}")
+        check_length(_data_text(event), f"{where}.data", MAX_EVENT_DATA_LENGTH)
+
+
+def _data_text(event: dict[str, Any]) -> str:
+    return orjson.dumps(event.get("data"), option=orjson.OPT_SORT_KEYS).decode()
+
+
 async def store(
     connection: aiosqlite.Connection, computer_id: int, events: list[dict[str, Any]]
 ) -> int:
@@ -81,7 +100,7 @@ async def store(
             to_text(event.get("provider")),
             to_column(event.get("level")),
             to_column(event.get("event_id")),
-            orjson.dumps(event.get("data"), option=orjson.OPT_SORT_KEYS).decode(),
+            _data_text(event),
             received,
         )
         for event in events

@@ -19,6 +19,13 @@ import orjson
 from ocoserver import timefmt
 from ocoserver.db import Database, Row, fetch_all
 from ocoserver.errors import InvalidParams
+from ocoserver.params import check_length
+
+# Maximum length of one stored inventory value, in characters. Real values
+# are typically a few kilobytes at most (package descriptions), and the
+# limit keeps one field from filling a row with megabytes. Nested values
+# count as the JSON text they are stored as.
+MAX_VALUE_LENGTH = 65536
 
 SCALAR_FIELDS = (
     "agent_version", "os", "os_version", "os_license", "os_language",
@@ -86,6 +93,51 @@ def require_list(data: Mapping[str, Any], key: str) -> list[dict[str, Any]] | No
                 f"data.{key}[{index}] must be an object, not {type(item).__name__}"
             )
     return items
+
+
+SOFTWARE_FIELDS = {key: (key,) for key in ("name", "version", "description")}
+LOGIN_FIELDS = {
+    key: (key,) for key in ("username", "display_name", "console", "timestamp", "guid")
+}
+SERVICE_FIELDS = {
+    "name": ("name",), "status": ("status",), "metrics": ("metrics", "merics"),
+    "details": ("details",),
+}  # fmt: skip
+
+
+def column_value(value: Any, where: str) -> Any:
+    """Return to_column(value), raising InvalidParams when its text is too long."""
+    stored = to_column(value)
+    if isinstance(stored, str):
+        check_length(stored, where, MAX_VALUE_LENGTH)
+    return stored
+
+
+def check_fields(data: Mapping[str, Any], fields: tuple[str, ...], where: str) -> None:
+    """Check the stored length of each of `fields` that `data` contains."""
+    for field in fields:
+        if field in data:
+            column_value(data[field], f"{where}.{field}")
+
+
+def read_list(
+    data: Mapping[str, Any], key: str, fields: Mapping[str, tuple[str, ...]]
+) -> list[dict[str, Any]] | None:
+    """Return `data[key]` like require_list, checking each stored field's length."""
+    items = require_list(data, key)
+    for index, item in enumerate(items or []):
+        for column, keys in fields.items():
+            column_value(_pick(item, keys), f"data.{key}[{index}].{column}")
+    return items
+
+
+def check_inventory(data: Mapping[str, Any]) -> None:
+    """Validate everything replace_inventory stores, before any of it is written."""
+    check_fields(data, SCALAR_FIELDS, "data")
+    for name, (_, columns) in LIST_TABLES.items():
+        read_list(data, name, columns)
+    read_list(data, "software", SOFTWARE_FIELDS)
+    read_list(data, "logins", LOGIN_FIELDS)
 
 
 def _pick(item: Mapping[str, Any], keys: tuple[str, ...]) -> Any:

@@ -10,9 +10,14 @@ import aiosqlite
 
 from ocoserver import compatibility, timefmt
 from ocoserver.db import Database, Row, execute, fetch_all, fetch_one
-from ocoserver.errors import AdminError, InvalidParams, Unauthorized
+from ocoserver.errors import AdminError, InvalidParams, Unauthorized, preview
+from ocoserver.params import check_length, read_int, read_number
+from ocoserver.store.inventory import to_text
 
 log = logging.getLogger("ocoserver.jobs")
+
+# Prefix of the ids under which jobs of deployment rules are sent to agents.
+DYNAMIC_PREFIX = "dynamic-"
 
 # Stored job states.
 WAITING = 0
@@ -47,6 +52,13 @@ AGENT_ERROR = -1
 AGENT_DOWNLOADING = 1
 AGENT_EXECUTING = 2
 AGENT_FINISHED = 3
+
+AGENT_STATES = (AGENT_ERROR, AGENT_DOWNLOADING, AGENT_EXECUTING, AGENT_FINISHED)
+
+# Maximum length of stored job output, in characters. The agent resends
+# the whole output with every progress report. 4 Mi characters should fit
+# the output of verbose installers (an estimate) and bounds one job row.
+MAX_JOB_OUTPUT_LENGTH = 4 * 1024 * 1024
 
 # The agent's return code for an exception inside the agent itself.
 AGENT_EXCEPTION_CODE = -9999
@@ -305,34 +317,76 @@ class StateReport:
     return_code: int | None
     message: str
     download_progress: float | None
+    # True for a job of a deployment rule, sent to the agent as "dynamic-N".
+    dynamic: bool = False
 
 
-def parse_job_id(value: Any) -> int:
-    """Accept an integer job id or its decimal string."""
-    if isinstance(value, bool):
-        raise InvalidParams(f"data.job-id {value!r} is not a job id")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    raise InvalidParams(f"data.job-id {value!r} is not a job id")
+def parse_job_id(value: Any) -> tuple[int, bool]:
+    """Return (id, dynamic) for a job id: an integer, its decimal string or
+    "dynamic-N", the form in which jobs of deployment rules are sent."""
+    if isinstance(value, str) and value.startswith(DYNAMIC_PREFIX):
+        number = value[len(DYNAMIC_PREFIX):]
+        try:
+            return read_int(number, "data.job-id", minimum=1), True
+        except InvalidParams:
+            raise InvalidParams(
+                f"data.job-id {preview(value)} is not a job id: use dynamic-<number>"
+            ) from None
+    return read_int(value, "data.job-id", minimum=1), False
+
+
+def read_state_report(data: dict[str, Any]) -> StateReport:
+    """Validate and normalise the `data` of oco.agent.update_job_state."""
+    if "job-id" not in data:
+        raise InvalidParams("data.job-id is missing")
+    state = read_int(data.get("state"), "data.state")
+    if state not in AGENT_STATES:
+        raise InvalidParams(f"data.state {state} is invalid: use -1, 1, 2 or 3")
+    return_code = data.get("return-code")
+    progress = data.get("download-progress")
+    message = to_text(data.get("message"))
+    job_id, dynamic = parse_job_id(data["job-id"])
+    return StateReport(
+        job_id=job_id,
+        state=state,
+        return_code=None if return_code is None else read_int(
+            return_code, "data.return-code"
+        ),
+        message=check_length(message, "data.message", MAX_JOB_OUTPUT_LENGTH),
+        download_progress=None if progress is None else read_number(
+            progress, "data.download-progress"
+        ),
+        dynamic=dynamic,
+    )
+
+
+async def fetch_own_job(
+    connection: aiosqlite.Connection, computer: Row, job_id: int
+) -> Row:
+    """Return a job with its package's success codes, if it is the computer's.
+
+    Raises InvalidParams for an unknown job and Unauthorized for a job of
+    another computer.
+    """
+    job = await fetch_one(
+        connection,
+        "SELECT j.*, p.success_codes, c.sequence_mode, c.upgrade FROM job j "
+        "JOIN package p ON p.id = j.package_id "
+        "JOIN job_container c ON c.id = j.container_id WHERE j.id = ?",
+        (job_id,),
+    )
+    if job is None:
+        raise InvalidParams(f"job {job_id} not found")
+    if job["computer_id"] != computer["id"]:
+        raise Unauthorized(f"job {job_id} belongs to another computer")
+    return job
 
 
 async def apply_state_report(
     connection: aiosqlite.Connection, computer: Row, report: StateReport
 ) -> bool:
     """Apply an agent's job state report; return whether the job succeeded."""
-    job = await fetch_one(
-        connection,
-        "SELECT j.*, p.success_codes, c.sequence_mode, c.upgrade FROM job j "
-        "JOIN package p ON p.id = j.package_id "
-        "JOIN job_container c ON c.id = j.container_id WHERE j.id = ?",
-        (report.job_id,),
-    )
-    if job is None:
-        raise InvalidParams(f"job {report.job_id} not found")
-    if job["computer_id"] != computer["id"]:
-        raise Unauthorized(f"job {report.job_id} belongs to another computer")
+    job = await fetch_own_job(connection, computer, report.job_id)
     if job["state"] not in ACTIVE_STATES:
         # A terminal job never moves back; late output reports are ignored.
         log.debug("job %d is already %s; report ignored", job["id"], job["state"])

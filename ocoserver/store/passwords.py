@@ -21,6 +21,7 @@ from ocoserver import passwordkey, timefmt
 from ocoserver.agent_crypto import AgentCryptoError, decrypt_reported
 from ocoserver.db import Database, Row, execute, fetch_all, fetch_one
 from ocoserver.errors import AdminError, InternalError, InvalidParams
+from ocoserver.params import read_flag, read_name
 from ocoserver.passwordkey import PasswordKeyError
 from ocoserver.store import computers, password_rules
 
@@ -36,6 +37,10 @@ REVOKE_WINDOW_SECONDS = 300
 # Rules allow at most 256 characters. The margin admits passwords set by
 # other means and reported as plain strings, while bounding what is stored.
 MAX_PASSWORD_LENGTH = 1024
+
+# Local account names are short (Windows allows 20 characters, Linux's
+# useradd 32 by default); 256 bounds a reported name with room to spare.
+MAX_USERNAME_LENGTH = 256
 
 SECONDS_PER_DAY = 86400
 
@@ -81,45 +86,82 @@ async def _newest_under_rule(
     return None if row is None else row["newest"]
 
 
-def parse_reported(entries: list[dict[str, Any]], agent_key: str) -> list[ReportedPassword]:
-    """Validate and decrypt `data.passwords`, raising InvalidParams on a bad entry."""
+@dataclass(frozen=True)
+class PasswordEntry:
+    """One entry of `data.passwords` with valid types, not yet decrypted."""
+
+    username: str
+    password: Any = field(repr=False)
+    revoke: bool
+
+
+def read_entries(entries: list[dict[str, Any]]) -> list[PasswordEntry]:
+    """Validate the types of `data.passwords`, raising InvalidParams on a bad entry."""
+    return [_read_entry(index, entry) for index, entry in enumerate(entries)]
+
+
+def _read_entry(index: int, entry: dict[str, Any]) -> PasswordEntry:
+    where = f"data.passwords[{index}]"
+    username = read_name(entry.get("username"), f"{where}.username", MAX_USERNAME_LENGTH)
+    if not username:
+        raise InvalidParams(f"{where}.username is empty")
+
+    revoke = entry.get("revoke")
+    revoke = False if revoke is None else read_flag(revoke, f"{where}.revoke")
+
+    password = entry.get("password")
+    if password is None:
+        raise InvalidParams(f"{where}.password for user {username!r} is missing")
+    if not isinstance(password, str | dict):
+        raise InvalidParams(
+            f"{where}.password for user {username!r} must be a string or an "
+            f"object with iv and data, not {type(password).__name__}"
+        )
+    return PasswordEntry(username, password, revoke)
+
+
+def decrypt_entries(
+    entries: list[PasswordEntry], agent_key: str
+) -> list[ReportedPassword]:
+    """Decrypt validated entries, raising InvalidParams when one does not decrypt."""
     return [
-        _parse_entry(index, entry, agent_key) for index, entry in enumerate(entries)
+        _decrypt_entry(index, entry, agent_key) for index, entry in enumerate(entries)
     ]
 
 
-def _parse_entry(index: int, entry: dict[str, Any], agent_key: str) -> ReportedPassword:
+def _decrypt_entry(index: int, entry: PasswordEntry, agent_key: str) -> ReportedPassword:
     where = f"data.passwords[{index}]"
-    username = entry.get("username")
-    if not isinstance(username, str) or not username.strip():
-        raise InvalidParams(f"{where}.username is missing or empty")
-    username = username.strip()
-
-    revoke = entry.get("revoke")
-    if revoke is None:
-        revoke = False
-    if not isinstance(revoke, bool):
-        raise InvalidParams(f"{where}.revoke for user {username!r} must be true or false")
-
-    if entry.get("password") is None:
-        raise InvalidParams(f"{where}.password for user {username!r} is missing")
     try:
-        password = decrypt_reported(entry["password"], agent_key)
+        password = decrypt_reported(entry.password, agent_key)
     except AgentCryptoError as error:
-        raise InvalidParams(f"{where} for user {username!r}: {error}") from None
+        raise InvalidParams(f"{where} for user {entry.username!r}: {error}") from None
 
     if not password:
-        raise InvalidParams(f"{where}.password for user {username!r} is empty")
+        raise InvalidParams(f"{where}.password for user {entry.username!r} is empty")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise InvalidParams(
-            f"{where}.password for user {username!r} is longer than "
+            f"{where}.password for user {entry.username!r} is longer than "
             f"{MAX_PASSWORD_LENGTH} characters"
         )
-    return ReportedPassword(username, password, revoke)
+    return ReportedPassword(entry.username, password, entry.revoke)
+
+
+async def check_reported(
+    connection: aiosqlite.Connection, caller: Caller, entries: list[PasswordEntry]
+) -> None:
+    """Raise InvalidParams unless every entry decrypts and a rule applies to it.
+
+    Runs during authentication, so a report that store_reported would
+    reject changes nothing, not even the request's timestamp record.
+    """
+    reports = decrypt_entries(entries, caller.computer["agent_key"])
+    for report in reports:
+        if not report.revoke:
+            await _rule_for(connection, caller, report)
 
 
 async def store_reported(
-    database: Database, key_path: Path, caller: Caller, entries: list[dict[str, Any]]
+    database: Database, key_path: Path, caller: Caller, entries: list[PasswordEntry]
 ) -> None:
     """Store the passwords an agent reports after rotating them, or revoke them.
 
@@ -128,7 +170,7 @@ async def store_reported(
     nothing (InvalidParams). A revoke deletes the matching password stored
     within REVOKE_WINDOW_SECONDS.
     """
-    reports = parse_reported(entries, caller.computer["agent_key"])
+    reports = decrypt_entries(entries, caller.computer["agent_key"])
     if not reports:
         return
     key = _load_server_key(key_path, caller)
@@ -147,6 +189,20 @@ async def store_reported(
         log.log(level, "%s", message)
 
 
+async def _rule_for(
+    connection: aiosqlite.Connection, caller: Caller, report: ReportedPassword
+) -> Row:
+    matching = await password_rules.applicable(
+        connection, caller.computer_id, report.username
+    )
+    if not matching:
+        raise InvalidParams(
+            f"no password rule for user {report.username!r} applies to computer "
+            f"{caller.hostname}; no password was stored"
+        )
+    return matching[0]
+
+
 def _load_server_key(key_path: Path, caller: Caller) -> bytes:
     try:
         return passwordkey.load_or_create_key(key_path)
@@ -163,16 +219,7 @@ def _load_server_key(key_path: Path, caller: Caller) -> bytes:
 async def _store(
     connection: aiosqlite.Connection, key: bytes, caller: Caller, report: ReportedPassword
 ) -> tuple[int, str]:
-    matching = await password_rules.applicable(
-        connection, caller.computer_id, report.username
-    )
-    if not matching:
-        raise InvalidParams(
-            f"no password rule for user {report.username!r} applies to computer "
-            f"{caller.hostname}; no password was stored"
-        )
-    rule = matching[0]
-
+    rule = await _rule_for(connection, caller, report)
     username = rule["username"]
     ciphertext = passwordkey.encrypt(key, caller.computer_id, username, report.password)
     await execute(

@@ -24,23 +24,11 @@ from ocoserver.store import groups, jobs
 
 log = logging.getLogger("ocoserver.rule_jobs")
 
-DYNAMIC_PREFIX = "dynamic-"
+DYNAMIC_PREFIX = jobs.DYNAMIC_PREFIX
 
 # States of jobs that agents never received; sync deletes such jobs when the
 # computer or package is no longer covered by the rule.
 _UNSENT_STATES = (jobs.WAITING, jobs.OS_INCOMPATIBLE, jobs.ALREADY_INSTALLED)
-
-
-def parse_dynamic_id(value: Any) -> int | None:
-    """Return N for a job id "dynamic-N", None for any other value."""
-    if not isinstance(value, str) or not value.startswith(DYNAMIC_PREFIX):
-        return None
-    number = value[len(DYNAMIC_PREFIX) :]
-    if not number.isdigit():
-        raise InvalidParams(
-            f"data.job-id {value!r} is not a job id: use dynamic-<number>"
-        )
-    return int(number)
 
 
 async def sync(connection: aiosqlite.Connection) -> None:
@@ -157,14 +145,14 @@ async def has_pending_job_for_package(
     return any(row["package_id"] == package_id for row in rows)
 
 
-async def apply_state_report(
-    connection: aiosqlite.Connection, computer: Row, report: jobs.StateReport
-) -> bool:
-    """Apply an agent's report for a rule job; return whether the job succeeded.
+async def fetch_own_job(
+    connection: aiosqlite.Connection, computer: Row, job_id: int
+) -> Row:
+    """Return rule job N of "dynamic-N" with its package's success codes.
 
-    `report.job_id` is the N of the agent's "dynamic-N".
+    Raises InvalidParams for an unknown job and Unauthorized for a job of
+    another computer.
     """
-    job_id = report.job_id
     job = await fetch_one(
         connection,
         "SELECT j.*, p.success_codes, r.sequence_mode FROM rule_job j "
@@ -173,9 +161,21 @@ async def apply_state_report(
         (job_id,),
     )
     if job is None:
-        raise InvalidParams(f"job dynamic-{job_id} not found")
+        raise InvalidParams(f"job {DYNAMIC_PREFIX}{job_id} not found")
     if job["computer_id"] != computer["id"]:
-        raise Unauthorized(f"job dynamic-{job_id} belongs to another computer")
+        raise Unauthorized(f"job {DYNAMIC_PREFIX}{job_id} belongs to another computer")
+    return job
+
+
+async def apply_state_report(
+    connection: aiosqlite.Connection, computer: Row, report: jobs.StateReport
+) -> bool:
+    """Apply an agent's report for a rule job; return whether the job succeeded.
+
+    `report.job_id` is the N of the agent's "dynamic-N".
+    """
+    job_id = report.job_id
+    job = await fetch_own_job(connection, computer, job_id)
     if job["state"] not in jobs.ACTIVE_STATES:
         log.debug("rule job %d is already %s; report ignored", job_id, job["state"])
         return bool(job["state"] == jobs.SUCCEEDED)

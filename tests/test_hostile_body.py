@@ -1,0 +1,144 @@
+"""Request body limits and decoding: sizes, lying headers, odd JSON values."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from ocoserver.config import Config
+from tests.agents import AGENT_PATH, agent_dumps, snapshot
+from tests.hostile import Fleet, FleetTemplate, build_template
+
+LIMIT = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> FleetTemplate:
+    return build_template(tmp_path_factory.mktemp("fleet"))
+
+
+@pytest.fixture
+def config(tmp_path, template) -> Config:
+    template.copy_to(tmp_path / "data")
+    return Config.for_tests(tmp_path / "data", max_body_size=LIMIT)
+
+
+@pytest.fixture
+def fleet(client, template) -> Fleet:
+    return template.fleet(client)
+
+
+async def exchange(fleet: Fleet, head: bytes, body: bytes) -> tuple[int, bytes]:
+    """Send raw HTTP bytes and read the first response's status and body."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", fleet.client.port)
+    try:
+        writer.write(head + body)
+        await writer.drain()
+        response_head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        length = response_head.lower().split(b"content-length:")[1].split(b"\r\n")[0]
+        payload = await asyncio.wait_for(reader.readexactly(int(length)), 10)
+    finally:
+        writer.close()
+    return int(response_head.split(b" ", 2)[1]), payload
+
+
+def request_head(length: int | None, chunked: bool = False) -> bytes:
+    lines = [
+        f"POST {AGENT_PATH} HTTP/1.1",
+        "Host: 127.0.0.1",
+        "Content-Type: application/json",
+    ]
+    if length is not None:
+        lines.append(f"Content-Length: {length}")
+    if chunked:
+        lines.append("Transfer-Encoding: chunked")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def software_update(fleet: Fleet, count: int) -> dict[str, Any]:
+    body = fleet.plain.body("update.json")
+    body["params"]["data"]["software"] = [
+        {
+            "name": f"package-{index:05d}-with-a-realistic-name",
+            "version": f"1.{index % 50}.{index % 7}-1ubuntu0.24.04",
+            "description": "a library for handling something useful, version "
+            f"{index}, with a description of typical length",
+        }
+        for index in range(count)
+    ]
+    return body
+
+
+async def test_chunked_body_over_limit(fleet, config):
+    body = agent_dumps(software_update(fleet, 12000))
+    assert len(body) > LIMIT
+    chunks = b"".join(
+        b"%x\r\n%s\r\n" % (len(part), part)
+        for part in (body[i : i + 65536] for i in range(0, len(body), 65536))
+    )
+    before = snapshot(config.database_path)
+
+    head = request_head(None, chunked=True)
+    status, raw = await exchange(fleet, head, chunks + b"0\r\n\r\n")
+
+    assert status == 413
+    assert json.loads(raw)["error"]["code"] == -32013
+    assert snapshot(config.database_path) == before
+
+
+async def test_declared_length_over_limit(fleet, config):
+    before = snapshot(config.database_path)
+
+    # Only the header is sent: the server must respond without waiting for the body.
+    status, raw = await exchange(fleet, request_head(LIMIT * 100), b"")
+
+    assert status == 413
+    assert "server.max_body_size" in json.loads(raw)["error"]["message"]
+    assert snapshot(config.database_path) == before
+
+
+async def test_length_shorter_than_body(fleet, config):
+    body = agent_dumps(fleet.plain.body("hello.json"))
+    before = snapshot(config.database_path)
+
+    # The rest of the body reaches aiohttp's HTTP parser as a second request,
+    # which it rejects with a plain-text 400 before any handler runs.
+    status, _ = await exchange(fleet, request_head(len(body) // 2), body)
+
+    assert status == 400
+    assert snapshot(config.database_path) == before
+    await fleet.plain.hello()
+
+
+async def test_length_longer_than_body(fleet, config, caplog):
+    body = agent_dumps(fleet.plain.body("hello.json"))
+    before = snapshot(config.database_path)
+
+    # The server waits for the missing bytes until the agent gives up.
+    reader, writer = await asyncio.open_connection("127.0.0.1", fleet.client.port)
+    writer.write(request_head(len(body) + 500) + body)
+    await writer.drain()
+    await asyncio.sleep(0.2)
+    writer.close()
+    await asyncio.sleep(0.2)
+
+    assert snapshot(config.database_path) == before
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
+    await fleet.plain.hello()
+
+
+async def test_non_ascii_signature_rejected(fleet, config):
+    body = agent_dumps(fleet.signed.body("hello.json"))
+    head = request_head(len(body)).replace(
+        b"\r\n\r\n", b"\r\nx-oco-agent-signature: \xc3\xa9t\xc3\xa9\r\n\r\n"
+    )
+    before = snapshot(config.database_path)
+
+    status, raw = await exchange(fleet, head, body)
+
+    assert status == 401
+    assert json.loads(raw)["error"]["code"] == -32001
+    assert snapshot(config.database_path) == before
