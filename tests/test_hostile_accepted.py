@@ -8,6 +8,7 @@ import pytest
 
 from ocoserver.config import Config
 from ocoserver.store.inventory import SCALAR_FIELDS
+from ocoserver.store.jobs import MAX_JOB_OUTPUT_LENGTH
 from tests.agents import agent_dumps
 from tests.hostile import GEN1_HOST, GEN2_HOST, Fleet, FleetTemplate, build_template
 
@@ -87,6 +88,22 @@ async def test_job_state_numbers_as_strings(fleet, database, generation):
         "SELECT state, return_code FROM job WHERE id = ?", (job_id,)
     )
     assert job == {"state": 3, "return_code": 0}
+
+
+async def test_long_job_output_keeps_end(fleet, database):
+    job_id = fleet.own_job(2)
+    output = "x" * MAX_JOB_OUTPUT_LENGTH + "installed ok\n"
+    finished = fleet.agent(2).body("update_job_state-finished.json")
+    finished["params"]["data"].update({"job-id": job_id, "message": output})
+
+    payload = await post_ok(fleet, 2, finished)
+
+    assert payload["result"]["params"]["job-succeeded"] is True
+    stored = await database.fetch_value("SELECT message FROM job WHERE id = ?", (job_id,))
+    mark = f"[ocoserver: earlier output removed, {len('installed ok') + 1} characters]\n"
+    assert stored.startswith(mark)
+    assert stored.endswith("xinstalled ok\n")
+    assert len(stored) == len(mark) + MAX_JOB_OUTPUT_LENGTH
 
 
 @pytest.mark.parametrize("flag", [True, 1, "1", "true", "True"])

@@ -254,8 +254,6 @@ REJECTED = [
          INVALID_PARAMS),
     Case("progress object", STATE, data({"download-progress": {"p": 5}}), 400,
          INVALID_PARAMS),
-    Case("output too long", STATE, data({"message": "o" * (4 * 1024 * 1024 + 1)}),
-         400, INVALID_PARAMS, GEN2_ONLY),
     # oco.agent.events
     Case("events object", EVENTS, data({"events": {"log": "System"}}), 400,
          INVALID_PARAMS),

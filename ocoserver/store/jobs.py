@@ -11,7 +11,7 @@ import aiosqlite
 from ocoserver import compatibility, timefmt
 from ocoserver.db import Database, Row, execute, fetch_all, fetch_one
 from ocoserver.errors import AdminError, InvalidParams, Unauthorized, preview
-from ocoserver.params import check_length, read_int, read_number
+from ocoserver.params import read_int, read_number
 from ocoserver.store.inventory import to_text
 
 log = logging.getLogger("ocoserver.jobs")
@@ -58,7 +58,10 @@ AGENT_STATES = (AGENT_ERROR, AGENT_DOWNLOADING, AGENT_EXECUTING, AGENT_FINISHED)
 # Maximum length of stored job output, in characters. The agent resends
 # the whole output with every progress report. 4 Mi characters should fit
 # the output of verbose installers (an estimate) and bounds one job row.
+# Longer output is cut, not rejected: an agent never resends a rejected
+# final report, so rejecting it would leave the job executing forever.
 MAX_JOB_OUTPUT_LENGTH = 4 * 1024 * 1024
+TRUNCATION_MARK = "[ocoserver: earlier output removed, {count} characters]\n"
 
 # The agent's return code for an exception inside the agent itself.
 AGENT_EXCEPTION_CODE = -9999
@@ -352,12 +355,20 @@ def read_state_report(data: dict[str, Any]) -> StateReport:
         return_code=None if return_code is None else read_int(
             return_code, "data.return-code"
         ),
-        message=check_length(message, "data.message", MAX_JOB_OUTPUT_LENGTH),
+        message=truncate_output(message),
         download_progress=None if progress is None else read_number(
             progress, "data.download-progress"
         ),
         dynamic=dynamic,
     )
+
+
+def truncate_output(output: str) -> str:
+    """Keep the end of an over-long job output, where the result usually is."""
+    if len(output) <= MAX_JOB_OUTPUT_LENGTH:
+        return output
+    removed = len(output) - MAX_JOB_OUTPUT_LENGTH
+    return TRUNCATION_MARK.format(count=removed) + output[removed:]
 
 
 async def fetch_own_job(
