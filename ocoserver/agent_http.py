@@ -8,6 +8,7 @@ generation 1 (`?id=&hostname=&uid=&agent-key=`, no body) or generation 2
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from ocoserver.errors import (
     MethodNotFound,
     NotFound,
     PayloadTooLarge,
+    RequestTimeout,
     Unauthorized,
     preview,
 )
@@ -92,13 +94,17 @@ async def _read_body(request: web.Request) -> bytes:
             f"request body of {request.content_length} bytes exceeds the limit of "
             f"{limit} bytes (server.max_body_size)"
         )
-    # NOTE: aiohttp sets no timeout for reading a body, so a client that
-    # declares more bytes than it sends keeps its connection open until it
-    # disconnects. Nothing is stored meanwhile.
+    timeout = request.app[STATE].config.server.body_timeout
     try:
-        return await request.read()
+        async with asyncio.timeout(timeout):
+            return await request.read()
     except ClientPayloadError as error:
         raise InvalidRequest(f"request body is incomplete: {error}") from None
+    except TimeoutError:
+        raise RequestTimeout(
+            f"request body not received within {timeout:g} seconds "
+            "(server.body_timeout)"
+        ) from None
 
 
 async def handle_rpc(request: web.Request) -> web.Response:

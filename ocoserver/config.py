@@ -39,6 +39,10 @@ class ServerConfig:
     # Package depot directory; empty means `<data_dir>/depot`.
     depot: str = ""
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
+    # Seconds a client may take to send a request body. aiohttp itself
+    # waits forever, so a client sending a byte now and then would keep
+    # its connection and its slot open.
+    body_timeout: float = 60.0
     log_level: str = "info"
     # PEM certificate file (the full chain) and its private key; both set
     # means the server speaks HTTPS only.
@@ -201,7 +205,7 @@ def _check_value(key: str, default: Any, value: Any) -> None:
         raise ConfigError(
             f"server.log_level = {value!r} is invalid: use one of {', '.join(LOG_LEVELS)}"
         )
-    if key.startswith("agent.") and value <= 0:
+    if (key.startswith("agent.") or key == "server.body_timeout") and value <= 0:
         raise ConfigError(f"{key} = {value} is invalid: use a positive number")
     if key == "security.auth_failure_limit" and value < 0:
         raise ConfigError(

@@ -3,9 +3,9 @@
 Agents treat every status other than 200 as a failed request and retry at
 their next check-in, so each error carries a non-200 status: 400 for a
 malformed or invalid request, 401 for failed authentication, 404 for a
-package that does not exist, 413 for a body over the size limit, 429 for
-an address blocked after repeated failed authentications, and 500 only
-for a fault of the server itself. The JSON-RPC codes are the standard
+package that does not exist, 408 for a body not sent in time, 413 for a
+body over the size limit, 429 for an address blocked after repeated failed
+authentications, and 500 only for a fault of the server itself. The JSON-RPC codes are the standard
 ones (-32700 to -32603) plus the application codes below.
 """
 
@@ -21,6 +21,7 @@ INTERNAL_ERROR = -32603
 # Application codes, from the JSON-RPC server error range -32000..-32099.
 UNAUTHORIZED = -32001
 NOT_FOUND = -32004
+REQUEST_TIMEOUT = -32008
 PAYLOAD_TOO_LARGE = -32013
 TOO_MANY_REQUESTS = -32029
 
@@ -95,6 +96,11 @@ class Unauthorized(RpcError):
 class NotFound(RpcError):
     code = NOT_FOUND
     status = 404
+
+
+class RequestTimeout(RpcError):
+    code = REQUEST_TIMEOUT
+    status = 408
 
 
 class PayloadTooLarge(RpcError):
