@@ -13,6 +13,7 @@ CREATE TABLE setting (
 
 CREATE TABLE computer (
     id INTEGER PRIMARY KEY,
+    -- NOTE: NOCASE folds ASCII letters only, so 'PC-Ä' and 'pc-ä' differ.
     hostname TEXT NOT NULL UNIQUE COLLATE NOCASE,
     uid TEXT NOT NULL DEFAULT '',
     notes TEXT NOT NULL DEFAULT '',
