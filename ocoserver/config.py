@@ -40,6 +40,9 @@ class ServerConfig:
     depot: str = ""
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     log_level: str = "info"
+    # Seconds that running requests and downloads get to finish after
+    # SIGTERM or SIGINT before they are cancelled.
+    shutdown_timeout: float = 30.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,5 +182,7 @@ def _check_value(key: str, default: Any, value: Any) -> None:
         raise ConfigError(
             f"server.log_level = {value!r} is invalid: use one of {', '.join(LOG_LEVELS)}"
         )
+    if key == "server.shutdown_timeout" and value <= 0:
+        raise ConfigError(f"{key} = {value} is invalid: use a positive number of seconds")
     if key.startswith("agent.") and value <= 0:
         raise ConfigError(f"{key} = {value} is invalid: use a positive number")

@@ -1,4 +1,10 @@
-"""Running the server process: bind, log the agent URL, stop on signals."""
+"""Running the server process: bind, log the agent URL, stop on signals.
+
+On SIGTERM or SIGINT the server closes its listening socket first, so new
+connections are refused, then gives running requests and downloads up to
+`server.shutdown_timeout` seconds to finish, cancels what is still running,
+and closes the database with a WAL checkpoint.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +14,11 @@ import signal
 
 from aiohttp import web
 
-from ocoserver import __version__
+from ocoserver import __version__, datalock
 from ocoserver.app import create_app
 from ocoserver.config import Config
 
 log = logging.getLogger("ocoserver.server")
-
-# Seconds that running requests and downloads get to finish after a stop signal.
-SHUTDOWN_TIMEOUT = 30.0
-
 
 def agent_url(host: str, port: int) -> str:
     shown = f"[{host}]" if ":" in host else host
@@ -24,10 +26,23 @@ def agent_url(host: str, port: int) -> str:
 
 
 async def serve(config: Config) -> None:
-    """Serve until SIGINT or SIGTERM, then finish running requests and close."""
+    """Serve until SIGINT or SIGTERM, then finish running requests and close.
+
+    Raises DataDirInUse when another server or a restore uses the data
+    directory.
+    """
+    with datalock.hold(config.data_dir, "ocoserver server"):
+        await _serve_locked(config)
+
+
+async def _serve_locked(config: Config) -> None:
+    # NOTE: aiohttp waits up to `timeout` for running handlers, then cancels
+    # them and waits up to `timeout` again, so a stop can take twice as long
+    # when a cancelled handler is slow to end.
+    timeout = config.server.shutdown_timeout
     runner = web.AppRunner(
         create_app(config), access_log=None, handle_signals=False,
-        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        shutdown_timeout=timeout,
     )
     await runner.setup()
     stop = asyncio.Event()
@@ -42,7 +57,10 @@ async def serve(config: Config) -> None:
                  config.server.host, port, config.data_dir.resolve())
         log.info("agent api-url: %s", agent_url(config.server.host, port))
         await stop.wait()
-        log.info("stop signal received; finishing running requests")
+        log.info(
+            "stop signal received; refusing new connections, waiting up to %g s "
+            "for running requests", timeout,
+        )
     finally:
         await runner.cleanup()
         log.info("ocoserver stopped")

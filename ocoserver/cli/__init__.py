@@ -17,6 +17,7 @@ from ocoserver import __version__
 from ocoserver.cli import admin
 from ocoserver.cli.common import add_data_dir_option, load_cli_config, setup_logging
 from ocoserver.config import ConfigError
+from ocoserver.datalock import DataDirInUse
 from ocoserver.db import SchemaError
 from ocoserver.errors import AdminError
 from ocoserver.server import serve
@@ -58,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # only warnings and errors so that scripts see a clean result.
         setup_logging("warning")
         return int(asyncio.run(args.run(args, config)) or 0)
-    except (AdminError, ConfigError, SchemaError) as error:
+    except (AdminError, ConfigError, SchemaError, DataDirInUse) as error:
         print(f"ocoserver: error: {error}", file=sys.stderr)
         return 2
     except OSError as error:
