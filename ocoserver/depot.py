@@ -29,7 +29,7 @@ log = logging.getLogger("ocoserver.depot")
 
 CHUNK_SIZE = 1024 * 1024
 
-# Name prefix of payloads still being written; they are never served.
+# Name prefix of payloads still being written, which are never served.
 TEMPORARY_PREFIX = ".upload-"
 
 
@@ -60,7 +60,7 @@ def store_payload(depot: Path, source: Path) -> StoredPayload:
     descriptor, temporary_name = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, dir=depot)
     temporary = Path(temporary_name)
     try:
-        # The lock tells `remove_stale_uploads` that this upload is alive.
+        # The lock marks the upload as running for `remove_stale_uploads`.
         # The file stays open, and so locked, until it has its final name.
         fcntl.flock(descriptor, fcntl.LOCK_EX)
         with os.fdopen(descriptor, "wb") as target:

@@ -1,9 +1,9 @@
 """Running the server process: bind, log the agent URL, stop on signals.
 
-On SIGTERM or SIGINT the server closes its listening socket first, so new
-connections are refused, then gives running requests and downloads up to
-`server.shutdown_timeout` seconds to finish, cancels what is still running,
-and closes the database with a WAL checkpoint.
+On SIGTERM or SIGINT the server first closes its listening socket, so new
+connections are refused. Running requests and downloads then get up to
+`server.shutdown_timeout` seconds to finish before they are cancelled, and
+the database is closed with a WAL checkpoint.
 """
 
 from __future__ import annotations
