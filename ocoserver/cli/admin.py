@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ocoserver.cli import computers, deployments, event_rules, packages, passwords
-from ocoserver.cli import settings
+from ocoserver.cli import backup, computers, deployments, event_rules, packages
+from ocoserver.cli import passwords, settings
 
 
 def add_commands(commands: Any) -> None:
@@ -19,3 +19,4 @@ def add_commands(commands: Any) -> None:
     event_rules.add_commands(commands)
     settings.add_commands(commands)
     passwords.add_commands(commands)
+    backup.add_commands(commands)
