@@ -148,6 +148,23 @@ async def test_backup_without_database_fails(tmp_path: Path, capsys):
     assert not (data_dir / "ocoserver.sqlite3").exists()
 
 
+async def test_backup_warns_missing_package_file(tmp_path: Path, capsys):
+    data_dir = tmp_path / "data"
+    package_id = await populate(data_dir, tmp_path)
+    [payload] = list((data_dir / "depot").iterdir())
+    payload.unlink()
+
+    code, output = await run_cli(
+        Config.for_tests(data_dir), "backup", str(tmp_path / "backup"), "--with-depot"
+    )
+
+    assert code == 1
+    assert "(0 package files copied" in output
+    assert f"warning: package {package_id}: file {payload} is missing" in (
+        capsys.readouterr().err
+    )
+
+
 async def make_backup(tmp_path: Path) -> Path:
     data_dir = tmp_path / "data"
     backup_dir = tmp_path / "backup"

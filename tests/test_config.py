@@ -44,6 +44,15 @@ def test_command_line_overrides_environment():
     assert overridden.server.port == 8080
 
 
+def test_shutdown_timeout_from_file(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text("[server]\nshutdown_timeout = 5\n")
+
+    config = load_config(path, environ={})
+
+    assert config.server.shutdown_timeout == 5.0
+
+
 class ConfigCase(NamedTuple):
     text: str
     message: str
@@ -58,6 +67,9 @@ BAD_CONFIGS = {
     "small-body": ConfigCase("[server]\nmax_body_size = 10\n", "server.max_body_size"),
     "log-level": ConfigCase('[server]\nlog_level = "loud"\n', "server.log_level"),
     "negative-window": ConfigCase("[agent]\nreplay_window = -1\n", "agent.replay_window"),
+    "zero-shutdown": ConfigCase(
+        "[server]\nshutdown_timeout = 0\n", "server.shutdown_timeout = 0.0 is invalid"
+    ),
     "not-toml": ConfigCase("[server\n", "is not valid TOML"),
     "value-for-table": ConfigCase("server = 1\n", "must be a table"),
 }

@@ -14,7 +14,7 @@ from tests.admin import add_package, deploy, register
 from tests.agents import PlainAgent
 from tests.server_process import ServerProcess
 
-PACKAGE_BYTES = 24 * 1024 * 1024
+PACKAGE_BYTES = 16 * 1024 * 1024
 CHUNK = 256 * 1024
 
 
