@@ -97,5 +97,6 @@ def _state_context(
         app[STATE] = ServerState(config=config, database=database, clock=clock)
         yield
         await database.close()
+        log.info("closed database %s with a WAL checkpoint", config.database_path)
 
     return open_state

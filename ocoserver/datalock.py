@@ -61,18 +61,3 @@ def _lock(descriptor: int, path: Path, data_dir: Path) -> None:
             f"(lock file {path}); stop that process first"
         ) from None
 
-
-def is_held(data_dir: Path) -> bool:
-    """Tell whether a process holds the lock on `data_dir` now."""
-    path = lock_path(data_dir)
-    try:
-        descriptor = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(descriptor)
-    return False

@@ -84,6 +84,7 @@ async def test_sigterm_finishes_running_download(tmp_path: Path):
     assert stop_seconds < 10
     assert not (tmp_path / "data" / "ocoserver.sqlite3-wal").exists()
     assert "stop signal received" in server.log_text()
+    assert "closed database" in server.log_text()
     assert "ocoserver stopped" in server.log_text()
 
 
