@@ -59,11 +59,16 @@ async def _serve_locked(config: Config) -> None:
         await stop.wait()
         log.info(
             "stop signal received; refusing new connections, waiting up to %g s "
-            "for running requests", timeout,
+            "for running requests on %d open connections", timeout,
+            _open_connections(runner),
         )
     finally:
         await runner.cleanup()
         log.info("ocoserver stopped")
+
+
+def _open_connections(runner: web.AppRunner) -> int:
+    return len(runner.server.connections) if runner.server is not None else 0
 
 
 def _bound_port(runner: web.AppRunner, configured: int) -> int:

@@ -116,6 +116,13 @@ def start_load(
     ]
 
 
+async def wait_for_first_ack(progress: Progress, timeout: float) -> None:
+    """Wait until the server has acknowledged at least one write."""
+    async with asyncio.timeout(timeout):
+        while progress.total_acked() == 0:
+            await asyncio.sleep(0.01)
+
+
 def _generation(text: str | None) -> int | None:
     match = GENERATION.search(text or "")
     return int(match.group(1)) if match else None

@@ -18,11 +18,12 @@ from tests.agent_load import (
     prepare,
     read_markers,
     start_load,
+    wait_for_first_ack,
 )
 from tests.server_process import ServerProcess, start_cli
 
 
-@pytest.mark.parametrize("kill_after", [0.3, 0.5, 0.7, 0.9, 1.1])
+@pytest.mark.parametrize("kill_after", [0.1, 0.3, 0.5, 0.7, 0.9])
 async def test_kill_under_load_keeps_writes(tmp_path: Path, kill_after: float):
     data_dir = tmp_path / "data"
     await prepare(data_dir)
@@ -33,6 +34,7 @@ async def test_kill_under_load_keeps_writes(tmp_path: Path, kill_after: float):
         async with server.session() as session:
             pairs = await connect_agents(session)
             tasks = start_load(pairs, progress, asyncio.Event())
+            await wait_for_first_ack(progress, timeout=10)
             await asyncio.sleep(kill_after)
             server.kill()
             await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)
@@ -46,7 +48,6 @@ async def test_kill_under_load_keeps_writes(tmp_path: Path, kill_after: float):
         server.stop()
 
     assert result == "ok"
-    assert progress.total_acked() > 0
     for hostname in HOSTNAMES:
         stored = markers[hostname]
         sent = progress.sent.get(hostname, 0)
