@@ -4,9 +4,9 @@ A payload is written under a temporary name in the depot, flushed with
 fsync and renamed into place, and its package row is inserted only after
 that, so a crash never leaves a half-written file under a name that a
 package row points to. The server deletes temporary files of dead uploads
-when it starts. Stored file names are chosen by
-the server; a request never supplies a path. `resolve` re-checks that a
-stored name stays inside the depot before any file is opened.
+when it starts. Stored file names are chosen by the server; a request never
+supplies a path. `resolve` re-checks that a stored name stays inside the
+depot before any file is opened.
 """
 
 from __future__ import annotations

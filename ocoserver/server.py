@@ -20,6 +20,7 @@ from ocoserver.config import Config
 
 log = logging.getLogger("ocoserver.server")
 
+
 def agent_url(host: str, port: int) -> str:
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}/api-agent.php"

@@ -103,7 +103,7 @@ async def write_loop(
             )
             if status == 200:
                 progress.acked_job[hostname] = generation
-    except (aiohttp.ClientError, asyncio.TimeoutError):
+    except (TimeoutError, aiohttp.ClientError):
         return
 
 

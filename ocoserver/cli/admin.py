@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ocoserver.cli import backup, computers, deployments, event_rules, packages
-from ocoserver.cli import passwords, settings
+from ocoserver.cli import (
+    backup,
+    computers,
+    deployments,
+    event_rules,
+    packages,
+    passwords,
+    settings,
+)
 
 
 def add_commands(commands: Any) -> None:
