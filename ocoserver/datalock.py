@@ -34,7 +34,7 @@ def lock_path(data_dir: Path) -> Path:
 def hold(data_dir: Path, purpose: str) -> Iterator[None]:
     """Hold the data directory lock for a block, or raise DataDirInUse.
 
-    `purpose` names the holder in the lock file, such as "server".
+    `purpose` names the holder in the lock file, such as "ocoserver server".
     """
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = lock_path(data_dir)
