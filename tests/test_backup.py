@@ -87,6 +87,11 @@ async def test_backup_under_load_is_consistent(tmp_path: Path):
     assert key == (data_dir / "password.key").read_bytes()
     [copied] = list((backup_dir / "depot").iterdir())
     assert copied.read_bytes() == (data_dir / "depot" / copied.name).read_bytes()
+    show_code, show_output = await run_cli(
+        Config.for_tests(backup_dir), "computer", "show", "load-signed-1"
+    )
+    assert show_code == 0
+    assert "load-signed-1" in show_output
 
 
 async def test_backup_opens_as_data_dir(tmp_path: Path):
