@@ -48,7 +48,7 @@ def start_cli(data_dir: Path, *args: str) -> subprocess.Popen[bytes]:
     )
 
 
-def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_cli_process(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run an `ocoserver` command in its own process and wait for it."""
     return subprocess.run(
         [sys.executable, "-m", "ocoserver", *args, "--data-dir", str(data_dir)],

@@ -19,8 +19,13 @@ from tests.agent_load import (
     read_markers,
     start_load,
 )
-from tests.server_process import ROOT, ServerProcess, free_port, process_environment
-from tests.server_process import run_cli as run_cli_process
+from tests.server_process import (
+    ROOT,
+    ServerProcess,
+    free_port,
+    process_environment,
+    run_cli_process,
+)
 
 
 async def run_backup_process(data_dir: Path, destination: Path) -> tuple[int, str]:
