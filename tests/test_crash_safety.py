@@ -112,7 +112,7 @@ def test_kill_package_add_leaves_nothing(tmp_path: Path):
     )
     try:
         upload = wait_for_upload(depot, timeout=20)
-        time.sleep(0.2)
+        time.sleep(0.1)
     finally:
         adding.kill()
         adding.communicate(timeout=10)
