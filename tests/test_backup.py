@@ -237,36 +237,25 @@ async def test_restore_replace_moves_files_aside(tmp_path: Path):
     assert "load-signed-3" in listed
 
 
-async def test_restore_rejected_while_server_runs(tmp_path: Path, capsys):
+async def test_running_server_locks_data_dir(tmp_path: Path, capsys):
     backup_dir = await make_backup(tmp_path)
     data_dir = tmp_path / "data"
     server = ServerProcess(data_dir, tmp_path / "server.log")
     try:
         server.start()
-        code, _ = await run_cli(
+        restore_code, _ = await run_cli(
             Config.for_tests(data_dir), "restore", str(backup_dir), "--replace"
+        )
+        second = await asyncio.to_thread(
+            run_cli_process, data_dir, "serve", "--port", str(free_port())
         )
         assert server.terminate() == 0
     finally:
         server.stop()
 
-    error = capsys.readouterr().err
-    assert code == 2
-    assert f"data directory {data_dir} is in use by ocoserver server pid" in error
+    in_use = f"data directory {data_dir} is in use by ocoserver server pid"
+    assert restore_code == 2
+    assert in_use in capsys.readouterr().err
     assert list(data_dir.glob("replaced-*")) == []
-
-
-async def test_second_server_rejected(tmp_path: Path):
-    data_dir = tmp_path / "data"
-    first = ServerProcess(data_dir, tmp_path / "first.log")
-    try:
-        first.start()
-        second = await asyncio.to_thread(
-            run_cli_process, data_dir, "serve", "--port", str(free_port())
-        )
-        assert first.terminate() == 0
-    finally:
-        first.stop()
-
     assert second.returncode == 2
-    assert f"data directory {data_dir} is in use by ocoserver server pid" in second.stderr
+    assert in_use in second.stderr

@@ -63,7 +63,7 @@ async def test_kill_under_load_keeps_writes(tmp_path: Path, kill_after: float):
             assert stored.software_count == 150, hostname
 
 
-def make_large_folder(tmp_path: Path, parts: int = 6) -> Path:
+def make_large_folder(tmp_path: Path, parts: int) -> Path:
     """A folder of incompressible 8 MiB parts: zipping takes about 0.5 s per part."""
     folder = tmp_path / "large-package"
     folder.mkdir()
@@ -105,7 +105,7 @@ def sha256_of(path: Path) -> str:
 def test_kill_package_add_leaves_nothing(tmp_path: Path):
     data_dir = tmp_path / "data"
     depot = data_dir / "depot"
-    folder = make_large_folder(tmp_path)
+    folder = make_large_folder(tmp_path, parts=3)
     adding = start_cli(
         data_dir, "package", "add", str(folder), "--name", "large", "--version", "1",
         "--install", "setup.exe",

@@ -89,7 +89,7 @@ async def test_sigterm_finishes_running_download(tmp_path: Path):
 
 
 async def test_sigterm_cancels_download_after_timeout(tmp_path: Path):
-    server = await prepare_download(tmp_path, shutdown_timeout=1)
+    server = await prepare_download(tmp_path, shutdown_timeout=0.5)
     try:
         server.start()
         assert server.process is not None
@@ -108,5 +108,5 @@ async def test_sigterm_cancels_download_after_timeout(tmp_path: Path):
         server.stop()
 
     assert exit_code == 0
-    assert stop_seconds < 6
+    assert stop_seconds < 5
     assert not (tmp_path / "data" / "ocoserver.sqlite3-wal").exists()
