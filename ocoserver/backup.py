@@ -98,9 +98,28 @@ def _prepare_destination(destination: Path) -> None:
 def copy_database(source: Path, target: Path) -> DatabaseCopy:
     """Copy a consistent snapshot of `source` into the new file `target`.
 
-    Raises AdminError when `target` exists or the copy fails integrity_check.
+    Raises AdminError when `target` exists, when SQLite reports an error
+    (such as a source that is not a database) or when the copy fails
+    integrity_check.
     """
     _create_private_file(target)
+    try:
+        result, pages, page_size = _run_backup(source, target)
+    except sqlite3.Error as error:
+        raise AdminError(
+            f"copying database {source} to {target} failed: {error}"
+        ) from None
+    if result != "ok":
+        raise AdminError(
+            f"the copy {target} failed integrity_check ({result}); check the "
+            f"source database {source} with 'sqlite3 {source} \"PRAGMA "
+            "integrity_check\"'"
+        )
+    return DatabaseCopy(pages=pages, size=pages * page_size)
+
+
+def _run_backup(source: Path, target: Path) -> tuple[str, int, int]:
+    """Run the backup API; return integrity_check's result, page count and size."""
     reader = sqlite3.connect(source, isolation_level=None)
     writer = sqlite3.connect(target, isolation_level=None)
     try:
@@ -120,13 +139,7 @@ def copy_database(source: Path, target: Path) -> DatabaseCopy:
     finally:
         writer.close()
         reader.close()
-    if result != "ok":
-        raise AdminError(
-            f"the copy {target} failed integrity_check ({result}); check the "
-            f"source database {source} with 'sqlite3 {source} \"PRAGMA "
-            "integrity_check\"'"
-        )
-    return DatabaseCopy(pages=pages, size=pages * page_size)
+    return str(result), int(pages), int(page_size)
 
 
 def _pause(status: int, remaining: int, total: int) -> None:

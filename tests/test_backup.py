@@ -158,6 +158,19 @@ async def test_backup_without_database_fails(tmp_path: Path, capsys):
     assert not (data_dir / "ocoserver.sqlite3").exists()
 
 
+async def test_backup_rejects_corrupt_database(tmp_path: Path, capsys):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "ocoserver.sqlite3").write_bytes(b"not a database " * 100)
+
+    code, _ = await run_cli(
+        Config.for_tests(data_dir), "backup", str(tmp_path / "backup")
+    )
+
+    assert code == 2
+    assert "failed: file is not a database" in capsys.readouterr().err
+
+
 async def test_backup_warns_missing_package_file(tmp_path: Path, capsys):
     data_dir = tmp_path / "data"
     package_id = await populate(data_dir, tmp_path)
