@@ -5,8 +5,9 @@ of its own, while the server keeps writing. That connection keeps one read
 transaction open for the whole copy, so every step copies pages of the same
 snapshot. Without it, SQLite restarts a step-wise backup whenever another
 connection commits, and a busy server would keep restarting it. In WAL mode
-a reader never blocks the writer. The price is that the WAL cannot be
-checkpointed past the snapshot until the copy ends, so it grows meanwhile.
+readers do not block the writer (SQLite documentation, "Write-Ahead
+Logging"). The price is that the WAL cannot be checkpointed past the
+snapshot until the copy ends, so it grows meanwhile.
 
 A backup directory has the layout of a data directory (`ocoserver.sqlite3`,
 `password.key`, `depot/`), so the administration commands accept it as
