@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from ocoserver import agent_http
+from ocoserver import agent_http, depot
 from ocoserver.appkeys import RPC_ID, STATE, ServerState
 from ocoserver.auth_throttle import AuthThrottle
 from ocoserver.config import Config
@@ -102,6 +102,7 @@ def _state_context(
     async def open_state(app: web.Application) -> AsyncIterator[None]:
         config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         config.depot_path.mkdir(parents=True, exist_ok=True)
+        depot.remove_stale_uploads(config.depot_path)
         database = Database(config.database_path)
         await database.open()
         clock = ResponseClock()
@@ -114,5 +115,6 @@ def _state_context(
         )
         yield
         await database.close()
+        log.info("closed database %s with a WAL checkpoint", config.database_path)
 
     return open_state

@@ -48,6 +48,9 @@ class ServerConfig:
     # means the server speaks HTTPS only.
     tls_cert: str = ""
     tls_key: str = ""
+    # Seconds that running requests and downloads get to finish after
+    # SIGTERM or SIGINT before they are cancelled.
+    shutdown_timeout: float = 30.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,7 +208,9 @@ def _check_value(key: str, default: Any, value: Any) -> None:
         raise ConfigError(
             f"server.log_level = {value!r} is invalid: use one of {', '.join(LOG_LEVELS)}"
         )
-    if (key.startswith("agent.") or key == "server.body_timeout") and value <= 0:
+    if key in ("server.shutdown_timeout", "server.body_timeout") and value <= 0:
+        raise ConfigError(f"{key} = {value} is invalid: use a positive number of seconds")
+    if key.startswith("agent.") and value <= 0:
         raise ConfigError(f"{key} = {value} is invalid: use a positive number")
     if key == "security.auth_failure_limit" and value < 0:
         raise ConfigError(

@@ -1,15 +1,19 @@
 """The package depot: ZIP payloads on disk, written atomically.
 
 A payload is written under a temporary name in the depot, flushed with
-fsync and renamed into place, so a crash never leaves a half-written file
-under a name that a package row points to. Stored file names are chosen by
-the server; a request never supplies a path. `resolve` re-checks that a
-stored name stays inside the depot before any file is opened.
+fsync and renamed into place, and its package row is inserted only after
+that, so a crash never leaves a half-written file under a name that a
+package row points to. The server deletes temporary files of dead uploads
+when it starts. Stored file names are chosen by the server; a request never
+supplies a path. `resolve` re-checks that a stored name stays inside the
+depot before any file is opened.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import logging
 import os
 import secrets
 import shutil
@@ -17,10 +21,16 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from ocoserver.errors import AdminError
 
+log = logging.getLogger("ocoserver.depot")
+
 CHUNK_SIZE = 1024 * 1024
+
+# Name prefix of payloads still being written, which are never served.
+TEMPORARY_PREFIX = ".upload-"
 
 
 @dataclass(frozen=True)
@@ -47,40 +57,77 @@ def store_payload(depot: Path, source: Path) -> StoredPayload:
     if not source.exists():
         raise AdminError(f"package source {source} not found; give a ZIP file or a folder")
     depot.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary_name = tempfile.mkstemp(prefix=".upload-", dir=depot)
+    descriptor, temporary_name = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, dir=depot)
     temporary = Path(temporary_name)
     try:
+        # The lock marks the upload as running for `remove_stale_uploads`.
+        # The file stays open, and so locked, until it has its final name.
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
         with os.fdopen(descriptor, "wb") as target:
-            if source.is_dir():
-                _zip_folder(source, target)
-            else:
-                _copy_zip(source, target)
-            target.flush()
-            os.fsync(target.fileno())
-        size, sha256 = _measure(temporary)
-        file_name = f"{secrets.token_hex(12)}.zip"
-        os.replace(temporary, depot / file_name)
-        _fsync_directory(depot)
+            _write_payload(source, target)
+            size, sha256 = _measure(temporary)
+            file_name = f"{secrets.token_hex(12)}.zip"
+            os.replace(temporary, depot / file_name)
+            _fsync_directory(depot)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
     return StoredPayload(file_name=file_name, size=size, sha256=sha256)
 
 
-def _copy_zip(source: Path, target: object) -> None:
+def _write_payload(source: Path, target: BinaryIO) -> None:
+    if source.is_dir():
+        _zip_folder(source, target)
+    else:
+        _copy_zip(source, target)
+    target.flush()
+    os.fsync(target.fileno())
+
+
+def remove_stale_uploads(depot: Path) -> int:
+    """Delete temporary files of uploads whose process has ended; return the count.
+
+    A `package add` killed while writing leaves its temporary file behind.
+    Files whose lock is still held belong to a running upload and are kept.
+    """
+    removed = 0
+    for path in sorted(depot.glob(f"{TEMPORARY_PREFIX}*")):
+        if _remove_if_unlocked(path):
+            log.info("removed unfinished package upload %s", path)
+            removed += 1
+    return removed
+
+
+def _remove_if_unlocked(path: Path) -> bool:
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    else:
+        path.unlink(missing_ok=True)
+        return True
+    finally:
+        os.close(descriptor)
+
+
+def _copy_zip(source: Path, target: BinaryIO) -> None:
     if not zipfile.is_zipfile(source):
         raise AdminError(
             f"package source {source} is not a ZIP file; give a ZIP file or a folder"
         )
     with source.open("rb") as reader:
-        shutil.copyfileobj(reader, target, CHUNK_SIZE)  # type: ignore[misc]
+        shutil.copyfileobj(reader, target, CHUNK_SIZE)
 
 
-def _zip_folder(source: Path, target: object) -> None:
+def _zip_folder(source: Path, target: BinaryIO) -> None:
     entries = _folder_entries(source)
     if not any(path.is_file() for path in entries):
         raise AdminError(f"package folder {source} is empty; add the installer files")
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:  # type: ignore[arg-type]
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in entries:
             archive.write(path, path.relative_to(source).as_posix())
 

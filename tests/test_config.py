@@ -44,6 +44,15 @@ def test_command_line_overrides_environment():
     assert overridden.server.port == 8080
 
 
+def test_shutdown_timeout_from_file(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text("[server]\nshutdown_timeout = 5\n")
+
+    config = load_config(path, environ={})
+
+    assert config.server.shutdown_timeout == 5.0
+
+
 class ConfigCase(NamedTuple):
     text: str
     message: str
@@ -66,6 +75,12 @@ BAD_CONFIGS = {
     ),
     "float-limit": ConfigCase(
         "[security]\nauth_failure_limit = 2.5\n", "expected int"
+    ),
+    "zero-body-timeout": ConfigCase(
+        "[server]\nbody_timeout = 0\n", "server.body_timeout = 0.0 is invalid"
+    ),
+    "zero-shutdown": ConfigCase(
+        "[server]\nshutdown_timeout = 0\n", "server.shutdown_timeout = 0.0 is invalid"
     ),
     "not-toml": ConfigCase("[server\n", "is not valid TOML"),
     "value-for-table": ConfigCase("server = 1\n", "must be a table"),

@@ -7,30 +7,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 from ocoserver.cli import main as cli_main
+from ocoserver.server import agent_url
 from tests.conftest import load_fixture
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "server exited during start"
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"server did not listen on port {port} within {timeout} s")
+from tests.server_process import free_port, wait_for_port
 
 
 def post_hello(port: int) -> dict:
@@ -69,3 +52,25 @@ def test_process_serves_hello_and_stops(tmp_path: Path):
     assert "ocoserver stopped" in log
     assert (data_dir / "ocoserver.sqlite3").is_file()
     assert (data_dir / "depot").is_dir()
+
+
+def test_agent_url_names_host_for_wildcard():
+    assert agent_url("0.0.0.0", 8080) == f"http://{socket.getfqdn()}:8080/api-agent.php"
+    assert agent_url("::", 443, https=True) == f"https://{socket.getfqdn()}:443/api-agent.php"
+    assert agent_url("::1", 8080) == "http://[::1]:8080/api-agent.php"
+
+
+def test_port_in_use_names_address(tmp_path: Path):
+    port = free_port()
+    with socket.socket() as occupant:
+        occupant.bind(("127.0.0.1", port))
+        occupant.listen()
+        result = subprocess.run(
+            [sys.executable, "-m", "ocoserver", "--port", str(port),
+             "--data-dir", str(tmp_path / "data")],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "ocoserver stopped" not in result.stderr

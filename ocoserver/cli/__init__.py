@@ -18,6 +18,7 @@ from ocoserver import __version__
 from ocoserver.cli import admin
 from ocoserver.cli.common import add_data_dir_option, load_cli_config, setup_logging
 from ocoserver.config import Config, ConfigError
+from ocoserver.datalock import DataDirInUse
 from ocoserver.db import SchemaError
 from ocoserver.errors import AdminError
 from ocoserver.server import serve
@@ -71,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging("warning")
         _warn_if_new_database(config)
         return int(asyncio.run(args.run(args, config)) or 0)
-    except (AdminError, ConfigError, SchemaError) as error:
+    except (AdminError, ConfigError, SchemaError, DataDirInUse) as error:
         print(f"ocoserver: error: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError:
