@@ -56,9 +56,12 @@ async def find_for_agent(
     computer; the caller still checks that computer's key.
     """
     if uid:
+        # `uid <> ''` lets SQLite use the partial index computer_uid; with
+        # `uid = ?` alone it scans every computer.
         row = await fetch_one(
             connection,
-            f"SELECT {_AGENT_COLUMNS} FROM computer WHERE uid = ? ORDER BY id LIMIT 1",
+            f"SELECT {_AGENT_COLUMNS} FROM computer WHERE uid = ? AND uid <> '' "
+            "ORDER BY id LIMIT 1",
             (uid,),
         )
         if row is not None:
