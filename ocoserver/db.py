@@ -185,9 +185,9 @@ async def fetch_all(
     connection: aiosqlite.Connection, sql: str, params: Params = ()
 ) -> list[Row]:
     """Run a query on `connection` and return every row as a dict."""
-    # One trip to the connection's thread instead of three (execute, fetch,
-    # close): each trip waits for the event loop, which under load costs
-    # more than the query itself.
+    # One trip to the connection's thread instead of three (execute, fetch
+    # and close), because each trip costs a thread wake-up and a turn of
+    # the event loop.
     rows = await connection.execute_fetchall(sql, params)
     return [dict(row) for row in rows]
 

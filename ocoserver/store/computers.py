@@ -56,7 +56,7 @@ async def find_for_agent(
     computer; the caller still checks that computer's key.
     """
     if uid:
-        # `uid <> ''` lets SQLite use the partial index computer_uid; with
+        # `uid <> ''` lets SQLite use the partial index computer_uid. With
         # `uid = ?` alone it scans every computer.
         row = await fetch_one(
             connection,
