@@ -1,7 +1,7 @@
 """Benchmark ocoserver against the targets of its design, in one run.
 
-    python bench/run.py --quick     # about 3 minutes
-    python bench/run.py             # full mode, about 6 minutes
+    python bench/run.py --quick     # 2 to 3 minutes
+    python bench/run.py             # full mode, about 5 minutes
 
 Starts ocoserver (several data sets), a bare aiohttp handler and nginx as
 subprocesses on free ports of 127.0.0.1, loads them with wrk and the agent
