@@ -183,10 +183,12 @@ def run_wrk(
     machine_after = machine_cpu_ticks()
     server_cpu = cpu_seconds(server_pid) - server_before if server_pid else 0.0
     own = (client_cpu + server_cpu) / wall
+
     text = output_path.read_text()
     if process.returncode != 0 or "JSON " not in text:
         raise RuntimeError(f"wrk failed ({process.returncode}): {text[-500:]}")
     figures = json.loads(text[text.index("JSON ") + 5 :].splitlines()[0])
+
     measured = figures["duration_us"] / 1e6
     errors = sum(figures[key] for key in (
         "connect_errors", "read_errors", "write_errors", "status_errors", "timeouts"))

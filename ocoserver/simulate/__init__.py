@@ -1,10 +1,10 @@
 """A fleet of simulated OCO agents, as load generator and as demo.
 
 `python -m ocoserver.simulate` runs N agents of either protocol generation
-against a server: they check in at an interval, send their inventory when
-the hello response requests it, download packages and report job states,
-and check every response as a strict agent would. See `__main__.py` for
-the options.
+against a server. They check in at an interval, send their inventory when
+the hello response requests it, download packages and report job states.
+Every response is checked as a strict agent would check it. See
+`__main__.py` for the options.
 """
 
 from ocoserver.simulate.agent import AgentIdentity, ProtocolError

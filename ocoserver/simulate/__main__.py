@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--url", default="http://127.0.0.1:8080/api-agent.php",
                         help="agent API URL (default %(default)s)")
+
     parser.add_argument("--agents", type=int, default=50,
                         help="number of simulated computers (default %(default)s)")
     parser.add_argument("--generation", choices=GENERATIONS, default="mixed",
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds to run; 0 runs until --cycles or Ctrl+C")
     parser.add_argument("--cycles", type=int, default=0,
                         help="check-ins per agent, then stop; 0 = no limit")
+
     parser.add_argument("--registration-key", default="",
                         help="self-registration key that new agents present; "
                         "without it the hostnames must be pre-registered")
@@ -45,12 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default %(default)s)")
     parser.add_argument("--first", type=int, default=1,
                         help="number of the first hostname (default %(default)s)")
+
     parser.add_argument("--software", type=int, default=2000,
                         help="software entries per inventory (default %(default)s)")
     parser.add_argument("--connections", type=int, default=100,
                         help="maximum open HTTP connections (default %(default)s)")
     parser.add_argument("--timeout", type=float, default=60.0,
                         help="seconds one request may take (default %(default)s)")
+
     parser.add_argument("--keys-file", type=Path,
                         help="JSON file that keeps agent keys between runs "
                         "(read at start, written at the end)")

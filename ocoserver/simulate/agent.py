@@ -42,7 +42,7 @@ class ProtocolError(Exception):
 
 @dataclass
 class AgentIdentity:
-    """What an agent keeps between runs: its keys and last timestamps."""
+    """The state an agent keeps between runs: its keys and last timestamps."""
 
     hostname: str
     generation: int
