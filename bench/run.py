@@ -59,7 +59,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--output", type=Path, default=PROJECT_ROOT / "BENCHMARKS.md",
                         help="page to write the results into (default %(default)s)")
     parser.add_argument("--keep", action="store_true",
-                        help="keep the temporary data directory and logs")
+                        help="keep the temporary data directory, logs and "
+                        "results.json")
     return parser.parse_args()
 
 
@@ -80,9 +81,8 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
     results["mode"] = mode.name
     results["wall_seconds"] = round(time.time() - started)
-    (work.parent / "ocoserver-bench-results.json").write_text(
-        json.dumps(results, indent=1, default=str)
-    )
+    if args.keep:
+        (work / "results.json").write_text(json.dumps(results, indent=1, default=str))
     report.write(args.output, results)
     print(f"results written to {args.output}", file=sys.stderr)
     return 0
