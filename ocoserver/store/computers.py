@@ -49,9 +49,11 @@ def validate_hostname(hostname: str) -> str:
 
 async def find_by_uid(connection: aiosqlite.Connection, uid: str) -> Row | None:
     """Find the computer that stores this uid; the caller still checks its key."""
+    # `uid <> ''` lets SQLite use the partial index on uid; with `uid = ?`
+    # alone it scans every computer.
     return await fetch_one(
         connection,
-        f"SELECT {_AGENT_COLUMNS} FROM computer WHERE uid = ?",
+        f"SELECT {_AGENT_COLUMNS} FROM computer WHERE uid = ? AND uid <> ''",
         (uid,),
     )
 
@@ -77,7 +79,7 @@ async def set_uid(
     """
     holder = await fetch_one(
         connection,
-        "SELECT id, hostname FROM computer WHERE uid = ? AND id <> ?",
+        "SELECT id, hostname FROM computer WHERE uid = ? AND uid <> '' AND id <> ?",
         (uid, computer_id),
     )
     if holder is not None:
