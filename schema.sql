@@ -132,6 +132,11 @@ CREATE TABLE package (
     size INTEGER,
     sha256 TEXT,
     created TEXT NOT NULL,
+    -- Minutes a job may stay executing before it is failed; NULL: no limit.
+    deadline INTEGER CHECK (deadline > 0),
+    -- st_mtime_ns of the payload when its size and SHA-256 were last
+    -- verified; a download rehashes the file only when this differs.
+    file_mtime_ns INTEGER,
     UNIQUE (family, version)
 );
 
@@ -152,7 +157,13 @@ CREATE TABLE job_container (
     priority INTEGER NOT NULL DEFAULT 0,
     -- 0: continue after a failed job; 1: abort the computer's remaining jobs.
     sequence_mode INTEGER NOT NULL DEFAULT 0,
-    created TEXT NOT NULL
+    created TEXT NOT NULL,
+    -- Weekday and time-of-day windows in server local time, such as
+    -- 'Mon-Fri 18:00-06:00', separated by '; '; empty: any time.
+    time_frames TEXT NOT NULL DEFAULT '',
+    -- Agent address ranges in CIDR notation, '!' marking an exclusion,
+    -- separated by ','; empty: any address.
+    ip_ranges TEXT NOT NULL DEFAULT ''
 );
 
 -- States: 0 waiting, 1 downloading, 2 executing, 3 succeeded, -1 failed,
@@ -173,7 +184,13 @@ CREATE TABLE job (
     download_started TEXT,
     execution_started TEXT,
     execution_finished TEXT,
-    last_update TEXT
+    last_update TEXT,
+    -- Times a transport failure (agent error -9999 or a broken download)
+    -- put the job back to waiting.
+    retries INTEGER NOT NULL DEFAULT 0,
+    -- When a hello last handed out this waiting job with its download while
+    -- agent.max_concurrent_downloads applied; it holds a download slot.
+    offered TEXT
 );
 CREATE INDEX job_computer_state ON job (computer_id, state);
 CREATE INDEX job_container_jobs ON job (container_id);
@@ -253,3 +270,6 @@ CREATE TABLE computer_password (
 );
 CREATE INDEX computer_password_computer
     ON computer_password (computer_id, username, created);
+
+-- Download slots and housekeeping look jobs up by state across computers.
+CREATE INDEX job_state ON job (state);

@@ -9,16 +9,16 @@ generation 1 (`?id=&hostname=&uid=&agent-key=`, no body) or generation 2
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import aiosqlite
 from aiohttp import web
 
-from ocoserver import depot
+from ocoserver import package_download
 from ocoserver.agent_auth import AgentCall, Caller, Rejected, authenticate
 from ocoserver.agent_methods import METHODS, MethodContext
 from ocoserver.appkeys import RPC_ID, STATE
-from ocoserver.db import Database
+from ocoserver.client_address import client_address
+from ocoserver.db import Database, Row
 from ocoserver.errors import InvalidParams, InvalidRequest, MethodNotFound, NotFound
 from ocoserver.errors import Unauthorized
 from ocoserver.rpc import JSON_CONTENT_TYPE, RpcRequest, parse_request, success_body
@@ -35,6 +35,7 @@ def add_routes(app: web.Application) -> None:
     for path in AGENT_PATHS:
         app.router.add_post(path, handle_rpc)
         app.router.add_get(path, handle_download)
+    app.on_response_prepare.append(package_download.set_package_etag)
 
 
 def _require_json_content_type(request: web.Request) -> None:
@@ -60,13 +61,14 @@ async def handle_rpc(request: web.Request) -> web.Response:
     if method is None:
         raise MethodNotFound(f"method {rpc.method!r} does not exist")
     state = request.app[STATE]
-    remote = request.remote or ""
+    remote = client_address(request)
     signature = request.headers.get(SIGNATURE_HEADER)
     caller = await authenticate(
         state.database, state.config.agent, AgentCall.from_rpc(rpc, signature, remote)
     )
     context = MethodContext(
-        state.database, caller, rpc, remote, state.config.password_key_path
+        state.database, caller, rpc, remote, state.config.password_key_path,
+        state.config.agent,
     )
     params = await method(context)
     return await _respond(request, caller, rpc, params)
@@ -93,6 +95,7 @@ async def _respond(
 
 async def handle_download(request: web.Request) -> web.StreamResponse:
     """Stream a package ZIP to a computer that has a pending job for it."""
+    views = package_download.RequestViews.capture(request)
     if "id" in request.query:
         call, package_value = _plain_download_call(request)
     else:
@@ -109,19 +112,21 @@ async def handle_download(request: web.Request) -> web.StreamResponse:
             )
             raise NotFound(f"package {package_id} has no file to download")
         if not await jobs.has_pending_job_for_package(
-            connection, caller.computer_id, package_id
+            connection, caller.computer_id, package_id, call.remote
         ):
             raise Rejected(
                 f"computer {caller.hostname} has no pending job for package {package_id}"
             )
 
     caller = await authenticate(state.database, state.config.agent, call, authorize)
-    path = await _package_path(state.database, state.depot, package_id)
-    log.info("computer %s downloads package %d", caller.hostname, package_id)
-    return web.FileResponse(
-        path,
-        chunk_size=256 * 1024,
-        headers={"Content-Disposition": f'attachment; filename="package-{package_id}.zip"'},
+    package = await _find_package_file(state.database, package_id)
+    path = await package_download.verified_payload(state.database, state.depot, package)
+    log.info(
+        "computer %s downloads package %d (range %s)", caller.hostname, package_id,
+        request.headers.get("Range", "none"),
+    )
+    return package_download.PackageFileResponse(
+        path, package_id, package["sha256"], views
     )
 
 
@@ -132,7 +137,7 @@ def _plain_download_call(request: web.Request) -> tuple[AgentCall, str]:
         "uid": query.get("uid", ""),
         "agent-key": query.get("agent-key"),
     }
-    call = AgentCall(DOWNLOAD_METHOD, params, b"", None, request.remote or "")
+    call = AgentCall(DOWNLOAD_METHOD, params, b"", None, client_address(request))
     return call, query["id"]
 
 
@@ -146,7 +151,7 @@ async def _signed_download_call(request: web.Request) -> tuple[AgentCall, object
     signature = request.headers.get(SIGNATURE_HEADER)
     if signature is None:
         raise Unauthorized(f"{DOWNLOAD_METHOD} requires the {SIGNATURE_HEADER} header")
-    call = AgentCall.from_rpc(rpc, signature, request.remote or "")
+    call = AgentCall.from_rpc(rpc, signature, client_address(request))
     return call, rpc.params.get("package-id")
 
 
@@ -158,15 +163,9 @@ def _parse_package_id(value: object) -> int:
     raise InvalidParams(f"package id {value!r} is not a package id")
 
 
-async def _package_path(
-    database: Database, depot_path: Path, package_id: int
-) -> Path:
+async def _find_package_file(database: Database, package_id: int) -> Row:
     async with database.reader() as connection:
         package = await packages.find(connection, package_id)
     if package is None or package["file_name"] is None:
         raise NotFound(f"package {package_id} has no file to download")
-    path = depot.resolve(depot_path, package["file_name"])
-    if not path.is_file():
-        log.error("package %d file %s is missing from the depot", package_id, path)
-        raise NotFound(f"package {package_id} file is missing on the server")
-    return path
+    return package

@@ -16,6 +16,7 @@ import aiosqlite
 
 from ocoserver import timefmt
 from ocoserver.agent_auth import Caller
+from ocoserver.config import AgentConfig
 from ocoserver.db import Database, fetch_one
 from ocoserver.errors import InvalidParams
 from ocoserver.rpc import RpcRequest
@@ -31,9 +32,19 @@ class MethodContext:
     database: Database
     caller: Caller
     request: RpcRequest
+    # The agent's address, from client_address().
     remote: str
     # The server's password key file (Config.password_key_path).
     password_key_path: Path
+    agent_config: AgentConfig = AgentConfig()
+
+    def delivery(self) -> jobs.Delivery:
+        """Return the conditions for handing jobs to this request, at this moment."""
+        return jobs.Delivery(
+            address=self.remote,
+            max_concurrent_downloads=self.agent_config.max_concurrent_downloads,
+            download_timeout=self.agent_config.download_timeout,
+        )
 
 
 Method = Callable[[MethodContext], Awaitable[dict[str, Any]]]
@@ -59,7 +70,9 @@ async def hello(context: MethodContext) -> dict[str, Any]:
     async with context.database.transaction() as connection:
         await _record_check_in(connection, context, data, networks, services)
         row = await _fetch_update_state(connection, caller.computer_id)
-        pending = await jobs.pending_for_computer(connection, caller.computer_id)
+        pending = await jobs.pending_for_computer(
+            connection, caller.computer_id, context.delivery()
+        )
         logins_since = await inventory.newest_login_text(connection, caller.computer_id)
         event_rules = await events.rules_with_since(connection, caller.computer_id)
         due_passwords = []
@@ -164,7 +177,8 @@ async def update_job_state(context: MethodContext) -> dict[str, Any]:
     report = _parse_state_report(context.request.data())
     async with context.database.transaction() as connection:
         succeeded = await jobs.apply_state_report(
-            connection, context.caller.computer, report
+            connection, context.caller.computer, report,
+            context.agent_config.max_job_retries,
         )
     return {"job-succeeded": succeeded}
 

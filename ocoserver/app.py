@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from ocoserver import agent_http
+from ocoserver import agent_http, housekeeping
 from ocoserver.appkeys import RPC_ID, STATE, ServerState
 from ocoserver.config import Config
 from ocoserver.db import Database
@@ -79,6 +79,7 @@ def create_app(config: Config) -> web.Application:
         middlewares=[error_middleware],
     )
     app.cleanup_ctx.append(_state_context(config))
+    app.cleanup_ctx.append(housekeeping.housekeeping_context)
     agent_http.add_routes(app)
     return app
 

@@ -25,9 +25,13 @@ from ocoserver.store import packages
 NO_PAYLOAD = "-"
 
 LIST_COLUMNS = [
-    "id", "name", "version", "size", "success_codes", "post_action", "created",
-    "description",
+    "id", "name", "version", "size", "sha256", "success_codes", "post_action",
+    "deadline", "created", "description",
 ]  # fmt: skip
+
+# Hex digits of the SHA-256 shown in the `package list` table; --json and
+# `package show` give all 64.
+SHORT_SHA256 = 16
 
 
 def add_commands(commands: Any) -> None:
@@ -81,6 +85,11 @@ def _add_add_command(package_commands: Any) -> None:
     add.add_argument(
         "--description", default="", metavar="TEXT", help="free-text description"
     )
+    add.add_argument(
+        "--deadline", metavar="MINUTES",
+        help="minutes a job may run the install command before it is marked "
+        "failed (default no limit)",
+    )  # fmt: skip
 
 
 async def run_add(args: argparse.Namespace, config: Config) -> int:
@@ -96,6 +105,7 @@ async def run_add(args: argparse.Namespace, config: Config) -> int:
             args.post_action_timeout, "post action timeout", minimum=0
         ),
         description=args.description,
+        deadline=_parse_deadline(args.deadline),
     )
 
     async with open_database(config.database_path) as database:
@@ -103,6 +113,12 @@ async def run_add(args: argparse.Namespace, config: Config) -> int:
 
     print(package_id)
     return 0
+
+
+def _parse_deadline(text: str | None) -> int | None:
+    if text is None:
+        return None
+    return parse_integer(text, "deadline", minimum=1)
 
 
 def _parse_source(text: str) -> Path | None:
@@ -122,8 +138,13 @@ async def run_list(args: argparse.Namespace, config: Config) -> int:
     if args.json:
         print_json(rows)
     else:
-        print_table(rows, LIST_COLUMNS)
+        print_table([_short_hash(row) for row in rows], LIST_COLUMNS)
     return 0
+
+
+def _short_hash(row: Row) -> Row:
+    sha256 = row["sha256"]
+    return {**row, "sha256": sha256[:SHORT_SHA256] if sha256 else None}
 
 
 async def run_show(args: argparse.Namespace, config: Config) -> int:
@@ -138,8 +159,15 @@ async def run_show(args: argparse.Namespace, config: Config) -> int:
 
 
 def package_record(row: Row) -> dict[str, Any]:
-    """Return a package row with `family` renamed to `name`, as in `package list`."""
-    return {("name" if key == "family" else key): value for key, value in row.items()}
+    """Return a package row with `family` renamed to `name`, as in `package list`.
+
+    `file_mtime_ns` is left out: it only tells the server when to rehash.
+    """
+    return {
+        ("name" if key == "family" else key): value
+        for key, value in row.items()
+        if key != "file_mtime_ns"
+    }
 
 
 async def run_remove(args: argparse.Namespace, config: Config) -> int:

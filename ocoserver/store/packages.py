@@ -28,6 +28,8 @@ class PackageSpec:
     post_action: str = "none"
     post_action_timeout: int = 5
     description: str = ""
+    # Minutes a job may stay executing before it is failed; None: no limit.
+    deadline: int | None = None
 
 
 def parse_success_codes(text: str) -> str:
@@ -61,6 +63,8 @@ def validate(spec: PackageSpec) -> PackageSpec:
         raise AdminError(
             f"invalid post action timeout {spec.post_action_timeout}: use minutes >= 0"
         )
+    if spec.deadline is not None and spec.deadline < 1:
+        raise AdminError(f"invalid deadline {spec.deadline}: use minutes >= 1")
     return PackageSpec(
         family=spec.family.strip(),
         version=spec.version.strip(),
@@ -70,6 +74,7 @@ def validate(spec: PackageSpec) -> PackageSpec:
         post_action=spec.post_action,
         post_action_timeout=spec.post_action_timeout,
         description=spec.description,
+        deadline=spec.deadline,
     )
 
 
@@ -118,9 +123,10 @@ async def _insert(
         connection,
         "INSERT INTO package (family, version, description, install_procedure, "
         "uninstall_procedure, success_codes, post_action, post_action_timeout, "
-        "file_name, size, sha256, created) VALUES (:family, :version, "
-        ":description, :install, :uninstall, :codes, :post_action, :timeout, "
-        ":file_name, :size, :sha256, :created)",
+        "file_name, size, sha256, created, deadline, file_mtime_ns) VALUES "
+        "(:family, :version, :description, :install, :uninstall, :codes, "
+        ":post_action, :timeout, :file_name, :size, :sha256, :created, "
+        ":deadline, :mtime_ns)",
         {
             "family": spec.family,
             "version": spec.version,
@@ -134,6 +140,8 @@ async def _insert(
             "size": payload.size if payload else None,
             "sha256": payload.sha256 if payload else None,
             "created": timefmt.now_text(),
+            "deadline": spec.deadline,
+            "mtime_ns": payload.mtime_ns if payload else None,
         },
     )
 
@@ -142,7 +150,7 @@ async def list_all(database: Database) -> list[Row]:
     return await database.fetch_all(
         "SELECT id, family AS name, version, description, install_procedure, "
         "uninstall_procedure, success_codes, post_action, post_action_timeout, "
-        "size, sha256, created FROM package ORDER BY family, version"
+        "size, sha256, deadline, created FROM package ORDER BY family, version"
     )
 
 
@@ -160,6 +168,14 @@ async def find(connection: aiosqlite.Connection, package_id: int) -> Row | None:
     return await fetch_one(
         connection, "SELECT * FROM package WHERE id = ?", (package_id,)
     )
+
+
+async def record_verified(database: Database, package_id: int, mtime_ns: int) -> None:
+    """Store the modification time at which the payload's SHA-256 last matched."""
+    async with database.transaction() as connection:
+        await connection.execute(
+            "UPDATE package SET file_mtime_ns = ? WHERE id = ?", (mtime_ns, package_id)
+        )
 
 
 async def remove(database: Database, depot_path: Path, package_id: int) -> Row:
