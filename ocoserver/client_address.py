@@ -39,7 +39,9 @@ def client_address(request: web.Request) -> str:
             # unreadable entry here means a misconfigured proxy.
             log.warning(
                 "X-Forwarded-For entry %r from proxy %s is not an IP address; "
-                "using the proxy's address", entry, peer,
+                "using the proxy's address",
+                entry,
+                peer,
             )
             return peer
         if not _is_trusted(address, trusted):

@@ -70,7 +70,7 @@ class HousekeepingConfig:
     # Ages in seconds after which records are deleted; 0 keeps them forever.
     # Succeeded jobs: 4 hours after they finished.
     purge_succeeded_jobs_after: int = 4 * 3600
-    # Failed and expired jobs: 2 days after they finished.
+    # Failed, expired and other unsuccessful jobs: 2 days after they ended.
     purge_failed_jobs_after: int = 2 * 86400
     # Logins, by login time; the newest login of each computer is kept.
     purge_logins_after: int = 14 * 86400

@@ -1,10 +1,10 @@
 """Housekeeping: a background task that keeps jobs and history in bounds.
 
-Every `housekeeping.interval` seconds, starting when the server starts, one
-pass expires jobs whose container has ended, fails jobs that have executed
-longer than their package's deadline, and purges succeeded jobs, other
-finished jobs, logins and events older than their configured ages. Tests
-and embedding code call `run_pass` directly with a chosen time.
+A pass runs when the server starts and then every `housekeeping.interval`
+seconds. It expires jobs whose container has ended and fails jobs that have
+executed longer than their package's deadline. Then it purges succeeded
+jobs, other finished jobs, logins and events older than their configured
+ages. Tests and embedding code call `run_pass` directly with a chosen time.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ async def _purge(
 
 
 def _cutoff(age: int, moment: datetime.datetime) -> str | None:
-    """Return the UTC text `age` seconds before `moment`; None when age is 0."""
+    """Return the UTC text `age` seconds before `moment`, or None when age is 0."""
     if age == 0:
         return None
     return timefmt.to_text(moment - datetime.timedelta(seconds=age))
@@ -93,8 +93,12 @@ def _log_report(report: PassReport) -> None:
     log.info(
         "housekeeping pass: %d jobs expired, %d jobs failed past their deadline, "
         "purged %d succeeded jobs, %d failed or expired jobs, %d logins, %d events",
-        report.expired_jobs, report.overdue_jobs, report.purged_succeeded_jobs,
-        report.purged_failed_jobs, report.purged_logins, report.purged_events,
+        report.expired_jobs,
+        report.overdue_jobs,
+        report.purged_succeeded_jobs,
+        report.purged_failed_jobs,
+        report.purged_logins,
+        report.purged_events,
     )
 
 

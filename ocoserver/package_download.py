@@ -7,7 +7,7 @@ differs is the file hashed again; a matching SHA-256 records the new time,
 a different one rejects the download. A file changed in place with its
 size and modification time kept is therefore not detected.
 
-aiohttp's FileResponse (3.14) derives its ETag from the modification time
+aiohttp's FileResponse (read in 3.14.5) derives its ETag from the modification time
 and size, and evaluates If-Range only as an HTTP date: an If-Range entity
 tag is ignored and the Range is served, which could splice bytes of two
 different files. PackageFileResponse therefore evaluates If-Match,
@@ -44,8 +44,8 @@ CHUNK_SIZE = 256 * 1024
 async def verified_payload(database: Database, depot_path: Path, package: Row) -> Path:
     """Return the package's payload path after checking it is the file added.
 
-    Raises NotFound when the file is gone and InternalError when it changed;
-    both are logged.
+    Raises NotFound when the file is gone and InternalError when it changed,
+    and logs both.
     """
     package_id = package["id"]
     path = depot.resolve(depot_path, package["file_name"])
@@ -55,15 +55,20 @@ async def verified_payload(database: Database, depot_path: Path, package: Row) -
         log.error("package %d file %s is missing from the depot", package_id, path)
         raise NotFound(f"package {package_id} file is missing on the server") from None
     if status.st_size != package["size"]:
-        _reject_changed(package, path, f"size {status.st_size}, expected {package['size']}")
+        _reject_changed(
+            package, path, f"size {status.st_size}, expected {package['size']}"
+        )
     if status.st_mtime_ns != package["file_mtime_ns"]:
         sha256 = await asyncio.to_thread(file_sha256, path)
         if sha256 != package["sha256"]:
-            _reject_changed(package, path, f"SHA-256 {sha256}, expected {package['sha256']}")
+            _reject_changed(
+                package, path, f"SHA-256 {sha256}, expected {package['sha256']}"
+            )
         await packages.record_verified(database, package_id, status.st_mtime_ns)
         log.info(
             "package %d file %s verified again after its modification time changed",
-            package_id, path,
+            package_id,
+            path,
         )
     return path
 
@@ -71,7 +76,10 @@ async def verified_payload(database: Database, depot_path: Path, package: Row) -
 def _reject_changed(package: Row, path: Path, difference: str) -> None:
     log.error(
         "package %d file %s changed since it was added (%s); downloads rejected "
-        "until the package is added again", package["id"], path, difference,
+        "until the package is added again",
+        package["id"],
+        path,
+        difference,
     )
     raise InternalError(
         f"package {package['id']} file changed on the server since it was added; "
@@ -136,8 +144,7 @@ class PackageFileResponse(web.FileResponse):
             path,
             chunk_size=CHUNK_SIZE,
             headers={
-                hdrs.CONTENT_DISPOSITION:
-                    f'attachment; filename="package-{package_id}.zip"',
+                hdrs.CONTENT_DISPOSITION: f'attachment; filename="package-{package_id}.zip"',
             },
         )
         self.package_etag = sha256
@@ -145,7 +152,9 @@ class PackageFileResponse(web.FileResponse):
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
         if_match = request.if_match
-        if if_match is not None and not _etag_in(self.package_etag, if_match, weak=False):
+        if if_match is not None and not _etag_in(
+            self.package_etag, if_match, weak=False
+        ):
             self.set_status(412)
             return await web.StreamResponse.prepare(self, request)
         if_none_match = request.if_none_match

@@ -62,7 +62,7 @@ class TimeFrame:
 
 
 def parse_time_frame(text: str) -> TimeFrame:
-    """Parse `DAYS HH:MM-HH:MM`; raise ValueError naming the value."""
+    """Parse `DAYS HH:MM-HH:MM`, raising ValueError that names an invalid value."""
     parts = text.split()
     if len(parts) == 1:
         parts = ["*", parts[0]]
@@ -96,8 +96,11 @@ def _format_days(days: list[int]) -> str:
             runs[-1].append(day)
         else:
             runs.append([day])
-    names = [WEEKDAYS[run[0]].title() + (
-        f"-{WEEKDAYS[run[-1]].title()}" if len(run) > 1 else "") for run in runs]
+    names = []
+    for run in runs:
+        first = WEEKDAYS[run[0]].title()
+        last = WEEKDAYS[run[-1]].title()
+        names.append(first if len(run) == 1 else f"{first}-{last}")
     return ",".join(names)
 
 
@@ -169,7 +172,7 @@ class IPRange:
 
 
 def parse_ip_range(text: str) -> IPRange:
-    """Parse `10.0.0.0/8`, `2001:db8::/32` or `!10.0.5.0/24`; raise ValueError."""
+    """Parse `10.0.0.0/8`, `2001:db8::/32` or `!10.0.5.0/24`, or raise ValueError."""
     value = text.strip()
     excluded = value.startswith("!")
     if excluded:
@@ -193,8 +196,11 @@ def in_ip_ranges(stored: str, address: str | None) -> bool:
 
     An unknown or unreadable address is admitted only when no ranges are set.
     """
-    ranges = [parse_ip_range(text) for text in stored.split(IP_RANGE_SEPARATOR)
-              if text.strip()]
+    ranges = [
+        parse_ip_range(text)
+        for text in stored.split(IP_RANGE_SEPARATOR)
+        if text.strip()
+    ]
     if not ranges:
         return True
     parsed = parse_address(address) if address else None

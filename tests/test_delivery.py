@@ -16,8 +16,14 @@ import pytest
 from ocoserver import timefmt
 from ocoserver.config import Config
 from ocoserver.store import jobs
-from tests.admin import add_package, deploy, job_rows, make_package_folder, register
-from tests.admin import run_cli
+from tests.admin import (
+    add_package,
+    deploy,
+    job_rows,
+    make_package_folder,
+    register,
+    run_cli,
+)
 from tests.agents import PlainAgent, SignedAgent
 
 
@@ -71,17 +77,22 @@ HELLO_CASES = {
         ["--time-frame", frame_around_now(120, 180)], {}, None, False
     ),
     "second-frame-open": HelloCase(
-        ["--time-frame", frame_around_now(120, 180),
-         "--time-frame", frame_around_now(-60, 60)], {}, None, True,
+        [
+            "--time-frame",
+            frame_around_now(120, 180),
+            "--time-frame",
+            frame_around_now(-60, 60),
+        ],
+        {},
+        None,
+        True,
     ),
     "peer-in-range": HelloCase(["--ip-range", "127.0.0.0/8"], {}, None, True),
     "peer-outside-range": HelloCase(["--ip-range", "10.0.0.0/8"], {}, None, False),
     "peer-excluded": HelloCase(
         ["--ip-range", "127.0.0.0/8", "--ip-range", "!127.0.0.1"], {}, None, False
     ),
-    "only-exclusion-other": HelloCase(
-        ["--ip-range", "!10.0.5.0/24"], {}, None, True
-    ),
+    "only-exclusion-other": HelloCase(["--ip-range", "!10.0.5.0/24"], {}, None, True),
     "header-without-proxy-ignored": HelloCase(
         ["--ip-range", "10.0.0.0/8"], {}, "10.1.2.3", False
     ),
@@ -89,8 +100,10 @@ HELLO_CASES = {
         ["--ip-range", "10.0.0.0/8"], PROXY, "10.1.2.3", True
     ),
     "proxy-forwards-excluded": HelloCase(
-        ["--ip-range", "10.0.0.0/8", "--ip-range", "!10.0.5.0/24"], PROXY,
-        "10.0.5.9", False,
+        ["--ip-range", "10.0.0.0/8", "--ip-range", "!10.0.5.0/24"],
+        PROXY,
+        "10.0.5.9",
+        False,
     ),
     "spoofed-left-entry": HelloCase(
         ["--ip-range", "10.0.0.0/8"], PROXY, "10.1.2.3, 192.0.2.50", False
@@ -165,14 +178,18 @@ CLOCK_CASES = {
     "weekend-whole-day": ClockCase(
         ["--time-frame", "Sat,Sun 00:00-24:00"], local(6, 23, 59), True
     ),
-    "before-start": ClockCase(MAY, datetime.datetime(2026, 4, 30, 23, 59,
-                                                     tzinfo=datetime.UTC), False),
-    "after-start": ClockCase(MAY, datetime.datetime(2026, 5, 1, 0, 0,
-                                                    tzinfo=datetime.UTC), True),
-    "before-end": ClockCase(MAY, datetime.datetime(2026, 5, 31, 23, 59,
-                                                   tzinfo=datetime.UTC), True),
-    "at-end": ClockCase(MAY, datetime.datetime(2026, 6, 1, 0, 0,
-                                               tzinfo=datetime.UTC), False),
+    "before-start": ClockCase(
+        MAY, datetime.datetime(2026, 4, 30, 23, 59, tzinfo=datetime.UTC), False
+    ),
+    "after-start": ClockCase(
+        MAY, datetime.datetime(2026, 5, 1, 0, 0, tzinfo=datetime.UTC), True
+    ),
+    "before-end": ClockCase(
+        MAY, datetime.datetime(2026, 5, 31, 23, 59, tzinfo=datetime.UTC), True
+    ),
+    "at-end": ClockCase(
+        MAY, datetime.datetime(2026, 6, 1, 0, 0, tzinfo=datetime.UTC), False
+    ),
 }
 
 
@@ -180,8 +197,9 @@ CLOCK_CASES = {
 async def test_selection_clock_table(client, config, database, case):
     await register(config)
     package_id = await add_package(config, "-")
-    await deploy(config, [package_id], ["lab-pc-01"], "--start", "2026-01-01",
-                 *case.deploy_args)
+    await deploy(
+        config, [package_id], ["lab-pc-01"], "--start", "2026-01-01", *case.deploy_args
+    )
     computer_id = await database.fetch_value("SELECT id FROM computer")
     delivery = jobs.Delivery(now=case.now, address="127.0.0.1")
 
@@ -194,8 +212,9 @@ async def test_selection_clock_table(client, config, database, case):
 async def test_started_job_ignores_frame(client, config, database):
     await register(config)
     package_id = await add_package(config, "-")
-    container_id = await deploy(config, [package_id], ["lab-pc-01"],
-                                "--time-frame", frame_around_now(-60, 60))
+    container_id = await deploy(
+        config, [package_id], ["lab-pc-01"], "--time-frame", frame_around_now(-60, 60)
+    )
     agent = PlainAgent(client)
     await agent.hello()
     [job] = await job_rows(database, container_id)
@@ -224,7 +243,11 @@ async def test_order_priority_then_sequence(client, config, database):
 
     order = [(e["container-id"], e["package-id"]) for e in params["software-jobs"]]
     assert order == [
-        (high, second), (high, first), (low, first), (low, second), (later, first)
+        (high, second),
+        (high, first),
+        (low, first),
+        (low, second),
+        (later, first),
     ]
 
 
@@ -254,7 +277,9 @@ async def test_download_cap_frees_slot(client, config, database, tmp_path):
     agents = await _five_download_agents(client, config, tmp_path)
     first_jobs = [(await agent.hello())["software-jobs"] for agent in agents]
     job_id = first_jobs[0][0]["id"]
-    await agents[0].call("update_job_state-downloading-start.json", **{"job-id": job_id})
+    await agents[0].call(
+        "update_job_state-downloading-start.json", **{"job-id": job_id}
+    )
     still_blocked = await agents[2].hello()
     await agents[0].call("update_job_state-executing.json", **{"job-id": job_id})
 
@@ -276,7 +301,9 @@ async def test_download_cap_stale_slot(client, config, database, tmp_path):
         seconds=config.agent.download_timeout + 60
     )
     delivery = jobs.Delivery(
-        now=later, address="127.0.0.1", max_concurrent_downloads=2,
+        now=later,
+        address="127.0.0.1",
+        max_concurrent_downloads=2,
         download_timeout=config.agent.download_timeout,
     )
 
@@ -371,14 +398,22 @@ async def test_retries_disabled_fails_job(client, config, database):
     ],
     ids=["time-format", "weekday", "empty-frame", "host-bits", "not-address"],
 )
-async def test_deploy_invalid_condition(client, config, database, args, message,
-                                        capsys):
+async def test_deploy_invalid_condition(
+    client, config, database, args, message, capsys
+):
     await register(config)
     package_id = await add_package(config, "-")
 
     code, _ = await run_cli(
-        config, "deploy", "--name", "x", "--package", str(package_id),
-        "--computer", "lab-pc-01", *args,
+        config,
+        "deploy",
+        "--name",
+        "x",
+        "--package",
+        str(package_id),
+        "--computer",
+        "lab-pc-01",
+        *args,
     )
 
     assert code == 2
@@ -390,9 +425,19 @@ async def test_deploy_stores_canonical_conditions(client, config, database):
     package_id = await add_package(config, "-")
 
     await deploy(
-        config, [package_id], ["lab-pc-01"], "--time-frame", "fri-mon 22:00-02:00",
-        "--time-frame", "07:00-08:00", "--ip-range", "10.0.0.0/8",
-        "--ip-range", "!10.0.5.0/24", "--ip-range", "2001:DB8::/32",
+        config,
+        [package_id],
+        ["lab-pc-01"],
+        "--time-frame",
+        "fri-mon 22:00-02:00",
+        "--time-frame",
+        "07:00-08:00",
+        "--ip-range",
+        "10.0.0.0/8",
+        "--ip-range",
+        "!10.0.5.0/24",
+        "--ip-range",
+        "2001:DB8::/32",
     )
 
     row = await database.fetch_one("SELECT time_frames, ip_ranges FROM job_container")

@@ -45,8 +45,10 @@ async def test_interrupted_download_resumes(client, config, tmp_path, agent_clas
     assert first.status == 200
     assert etag == f'"{package["sha256"]}"'
     assert rest.status == 206
-    assert rest.headers["Content-Range"] == f"bytes {half}-{package['size'] - 1}/" \
+    assert (
+        rest.headers["Content-Range"] == f"bytes {half}-{package['size'] - 1}/"
         f"{package['size']}"
+    )
     assert hashlib.sha256(head + tail).hexdigest() == package["sha256"]
 
 
@@ -112,8 +114,9 @@ def _payload_path(config, database_row) -> Path:
 
 
 @pytest.mark.parametrize("agent_class", AGENTS.values(), ids=AGENTS.keys())
-async def test_changed_payload_rejected(client, config, database, tmp_path,
-                                        agent_class):
+async def test_changed_payload_rejected(
+    client, config, database, tmp_path, agent_class
+):
     agent, package = await _ready_download(client, config, tmp_path, agent_class)
     row = await database.fetch_one("SELECT file_name FROM package")
     path = _payload_path(config, row)
@@ -149,8 +152,10 @@ async def test_vanished_payload_not_found(client, config, database, tmp_path):
     payload = await response.json()
 
     assert response.status == 404
-    assert payload["error"]["message"] == f"package {package['id']} file is missing " \
+    assert (
+        payload["error"]["message"] == f"package {package['id']} file is missing "
         "on the server"
+    )
 
 
 async def test_touched_payload_rehashed(client, config, database, tmp_path):
@@ -185,11 +190,22 @@ async def test_package_add_records_hash(client, config, database, tmp_path):
 
 async def test_package_deadline_option(client, config, database):
     code, output = await run_cli(
-        config, "package", "add", "-", "--name", "slow", "--version", "1",
-        "--install", "true", "--deadline", "30",
+        config,
+        "package",
+        "add",
+        "-",
+        "--name",
+        "slow",
+        "--version",
+        "1",
+        "--install",
+        "true",
+        "--deadline",
+        "30",
     )
-    show_code, shown = await run_cli(config, "package", "show", output.strip(),
-                                     "--json")
+    show_code, shown = await run_cli(
+        config, "package", "show", output.strip(), "--json"
+    )
 
     assert code == 0
     assert show_code == 0
@@ -198,8 +214,18 @@ async def test_package_deadline_option(client, config, database):
 
 async def test_package_deadline_invalid(client, config, capsys):
     code, _ = await run_cli(
-        config, "package", "add", "-", "--name", "slow", "--version", "1",
-        "--install", "true", "--deadline", "0",
+        config,
+        "package",
+        "add",
+        "-",
+        "--name",
+        "slow",
+        "--version",
+        "1",
+        "--install",
+        "true",
+        "--deadline",
+        "0",
     )
 
     assert code == 2

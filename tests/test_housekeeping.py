@@ -38,8 +38,18 @@ async def _deadline_job(client, config, database):
     """Deploy a package with a 5-minute deadline and report it as executing."""
     await register(config)
     code, output = await run_cli(
-        config, "package", "add", "-", "--name", "slow", "--version", "1",
-        "--install", "sleep 9999", "--deadline", "5",
+        config,
+        "package",
+        "add",
+        "-",
+        "--name",
+        "slow",
+        "--version",
+        "1",
+        "--install",
+        "sleep 9999",
+        "--deadline",
+        "5",
     )
     assert code == 0
     container_id = await deploy(config, [int(output)], ["lab-pc-01"])
@@ -163,8 +173,12 @@ async def test_purge_zero_age_keeps(client, config, database):
 
 def _event(moment: datetime.datetime, number: int) -> dict[str, object]:
     return {
-        "log": "System", "provider": "disk", "event_id": str(number), "level": "2",
-        "timestamp": timefmt.to_text(moment), "data": {"number": number},
+        "log": "System",
+        "provider": "disk",
+        "event_id": str(number),
+        "level": "2",
+        "timestamp": timefmt.to_text(moment),
+        "data": {"number": number},
     }
 
 
@@ -173,8 +187,11 @@ async def test_purge_events_keeps_newest(client, config, database):
     agent = SignedAgent(client)
     await agent.hello()
     now = utc_now()
-    events = [_event(now - 10 * DAY, 1), _event(now - 8 * DAY, 2),
-              _event(now - 6 * DAY, 3)]
+    events = [
+        _event(now - 10 * DAY, 1),
+        _event(now - 8 * DAY, 2),
+        _event(now - 6 * DAY, 3),
+    ]
     await agent.call("events.json", events=events)
 
     report = await housekeeping.run_pass(database, DEFAULTS, now)
@@ -189,8 +206,9 @@ async def test_purge_old_events_keeps_one(client, config, database):
     agent = SignedAgent(client)
     await agent.hello()
     now = utc_now()
-    await agent.call("events.json", events=[_event(now - 20 * DAY, 1),
-                                            _event(now - 9 * DAY, 2)])
+    await agent.call(
+        "events.json", events=[_event(now - 20 * DAY, 1), _event(now - 9 * DAY, 2)]
+    )
 
     report = await housekeeping.run_pass(database, DEFAULTS, now)
 
@@ -204,8 +222,12 @@ async def test_purge_logins_keeps_newest(client, config, database):
     await agent.hello()
     now = utc_now()
     logins = [
-        {"username": "ann", "display_name": "Ann", "console": "tty1",
-         "timestamp": timefmt.to_text(now - days * DAY)}
+        {
+            "username": "ann",
+            "display_name": "Ann",
+            "console": "tty1",
+            "timestamp": timefmt.to_text(now - days * DAY),
+        }
         for days in (30, 20, 15, 1)
     ]
     await agent.call("update.json", logins=logins)
@@ -223,8 +245,9 @@ async def test_background_task_expires_jobs(client, config, database):
     package_id = await add_package(config, "-")
     start = timefmt.to_text(utc_now() - 2 * HOUR)
     end = timefmt.to_text(utc_now() - HOUR)
-    container_id = await deploy(config, [package_id], ["lab-pc-01"],
-                                "--start", start, "--end", end)
+    container_id = await deploy(
+        config, [package_id], ["lab-pc-01"], "--start", start, "--end", end
+    )
 
     for _ in range(100):
         [job] = await job_rows(database, container_id)

@@ -161,7 +161,8 @@ async def run_show(args: argparse.Namespace, config: Config) -> int:
 def package_record(row: Row) -> dict[str, Any]:
     """Return a package row with `family` renamed to `name`, as in `package list`.
 
-    `file_mtime_ns` is left out: it only tells the server when to rehash.
+    `file_mtime_ns` is left out because it only decides when downloads rehash
+    the payload.
     """
     return {
         ("name" if key == "family" else key): value

@@ -32,11 +32,14 @@ async def expire_ended_jobs(connection: aiosqlite.Connection, now: str) -> int:
         (now,),
     )
     for row in rows:
-        note = f"expired: job container {row['container_id']} ended at " \
+        note = (
+            f"expired: job container {row['container_id']} ended at "
             f"{row['end_time']} UTC before the job finished"
+        )
         await _finish(connection, row["id"], jobs.EXPIRED, note, now)
-        log.info("job %d of computer %d expired: %s", row["id"], row["computer_id"],
-                 note)
+        log.info(
+            "job %d of computer %d expired: %s", row["id"], row["computer_id"], note
+        )
     return len(rows)
 
 

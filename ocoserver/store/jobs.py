@@ -288,9 +288,9 @@ async def has_pending_job_for_package(
 ) -> bool:
     """Tell whether the computer may download the package now.
 
-    Time frames and the download cap decide when a hello hands a job out,
-    so they do not stop the download of a job already handed out; start,
-    end and IP ranges apply.
+    Start, end and IP ranges apply. Time frames and the download cap only
+    decide when a hello hands a job out, so they do not stop the download of
+    a job already handed out.
     """
     now_text = timefmt.now_text()
     rows = await _candidate_jobs(connection, computer_id, now_text)
@@ -394,7 +394,9 @@ def is_transport_failure(job: Row, report: StateReport) -> bool:
     """
     if report.state != AGENT_ERROR:
         return False
-    return report.return_code == AGENT_EXCEPTION_CODE or job["state"] == DOWNLOADING
+    return report.return_code == AGENT_EXCEPTION_CODE or bool(
+        job["state"] == DOWNLOADING
+    )
 
 
 async def _retry(
