@@ -141,6 +141,8 @@ async def pending_for_computer(
     start/end window contains the current time, and admitted by the
     container's conditions (see `admit_candidates`). Order: container
     priority (highest first), container creation, then the job's sequence.
+    With a download cap in `delivery`, `connection` must be able to write,
+    because handing out a download job reserves a slot.
     """
     delivery = delivery or Delivery()
     candidates = await _candidate_jobs(connection, computer_id, delivery.now_text)
