@@ -106,21 +106,25 @@ async def housekeeping_context(app: web.Application) -> AsyncIterator[None]:
     """Run housekeeping passes in the background while the application runs.
 
     Append it to `cleanup_ctx` after the context that opens the database,
-    so that the task stops before the database closes.
+    so that the task stops before the database closes. On cleanup a running
+    pass is finished, not cancelled: a statement cancelled midway could
+    leave its cursor open and keep the database from closing.
     """
     state = app[STATE]
+    stopping = asyncio.Event()
     task = asyncio.create_task(
-        _run_periodically(state.database, state.config.housekeeping)
+        _run_periodically(state.database, state.config.housekeeping, stopping)
     )
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    stopping.set()
+    await task
 
 
-async def _run_periodically(database: Database, config: HousekeepingConfig) -> None:
+async def _run_periodically(
+    database: Database, config: HousekeepingConfig, stopping: asyncio.Event
+) -> None:
     log.info("housekeeping runs every %g seconds", config.interval)
-    while True:
+    while not stopping.is_set():
         try:
             await run_pass(database, config)
         except Exception:
@@ -129,4 +133,5 @@ async def _run_periodically(database: Database, config: HousekeepingConfig) -> N
             log.exception(
                 "housekeeping pass failed; next try in %g seconds", config.interval
             )
-        await asyncio.sleep(config.interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), timeout=config.interval)
