@@ -142,6 +142,11 @@ CREATE TABLE package (
     -- Post action after the uninstall procedure; the timeout is shared.
     uninstall_post_action TEXT NOT NULL DEFAULT 'none'
         CHECK (uninstall_post_action IN ('none', 'restart', 'shutdown', 'exit')),
+    -- Minutes a job may stay executing before it is failed; NULL: no limit.
+    deadline INTEGER CHECK (deadline > 0),
+    -- st_mtime_ns of the payload when its size and SHA-256 were last
+    -- verified; a download rehashes the file only when this differs.
+    file_mtime_ns INTEGER,
     UNIQUE (family, version)
 );
 
@@ -170,7 +175,13 @@ CREATE TABLE job_container (
     -- (the installer replaced them), 'uninstall-first' means the container
     -- contains uninstall jobs for them, ordered before the install.
     upgrade TEXT NOT NULL DEFAULT 'none'
-        CHECK (upgrade IN ('none', 'replace', 'uninstall-first'))
+        CHECK (upgrade IN ('none', 'replace', 'uninstall-first')),
+    -- Weekday and time-of-day windows in server local time, such as
+    -- 'Mon-Fri 18:00-06:00', separated by '; '; empty: any time.
+    time_frames TEXT NOT NULL DEFAULT '',
+    -- Agent address ranges in CIDR notation, '!' marking an exclusion,
+    -- separated by ','; empty: any address.
+    ip_ranges TEXT NOT NULL DEFAULT ''
 );
 
 -- States: 0 waiting, 1 downloading, 2 executing, 3 succeeded, -1 failed,
@@ -191,7 +202,13 @@ CREATE TABLE job (
     download_started TEXT,
     execution_started TEXT,
     execution_finished TEXT,
-    last_update TEXT
+    last_update TEXT,
+    -- Times a transport failure (agent error -9999 or a broken download)
+    -- put the job back to waiting.
+    retries INTEGER NOT NULL DEFAULT 0,
+    -- When a hello last handed out this waiting job with its download while
+    -- agent.max_concurrent_downloads applied; it holds a download slot.
+    offered TEXT
 );
 CREATE INDEX job_computer_state ON job (computer_id, state);
 CREATE INDEX job_container_jobs ON job (container_id);
@@ -346,3 +363,5 @@ CREATE TABLE rule_job (
     UNIQUE (rule_id, computer_id, package_id)
 );
 CREATE INDEX rule_job_computer_state ON rule_job (computer_id, state);
+-- Download slots and housekeeping look jobs up by state across computers.
+CREATE INDEX job_state ON job (state);

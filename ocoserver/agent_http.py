@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 
 import aiosqlite
 from aiohttp import ClientPayloadError, web
 
-from ocoserver import depot
+from ocoserver import package_download
 from ocoserver.agent_auth import AgentCall, Caller, Rejected, authenticate
 from ocoserver.agent_methods import METHODS, MethodContext
 from ocoserver.appkeys import RPC_ID, STATE
-from ocoserver.db import Database
+from ocoserver.client_address import client_address
+from ocoserver.db import Database, Row
 from ocoserver.errors import (
     InvalidRequest,
     MethodNotFound,
@@ -45,6 +45,7 @@ def add_routes(app: web.Application) -> None:
     for path in AGENT_PATHS:
         app.router.add_post(path, handle_rpc)
         app.router.add_get(path, handle_download)
+    app.on_response_prepare.append(package_download.set_package_etag)
 
 
 def _require_json_content_type(request: web.Request) -> None:
@@ -77,7 +78,7 @@ def _admit(request: web.Request) -> str:
     This is the one place that decides the address which authentication
     failures count against and which the agent methods record.
     """
-    remote = request.remote or ""
+    remote = client_address(request)
     request.app[STATE].throttle.check(remote)
     return remote
 
@@ -125,7 +126,8 @@ async def handle_rpc(request: web.Request) -> web.Response:
         check, throttle=state.throttle,
     )
     context = MethodContext(
-        state.database, caller, rpc, remote, state.config.password_key_path, arguments
+        state.database, caller, rpc, remote, state.config.password_key_path,
+        arguments=arguments, agent_config=state.config.agent,
     )
     params = await method.run(context)
     return await _respond(request, caller, rpc, params)
@@ -153,6 +155,7 @@ async def _respond(
 async def handle_download(request: web.Request) -> web.StreamResponse:
     """Stream a package ZIP to a computer that has a pending job for it."""
     remote = _admit(request)
+    views = package_download.RequestViews.capture(request)
     if "id" in request.query:
         call, package_value = _plain_download_call(request, remote)
     else:
@@ -171,7 +174,7 @@ async def handle_download(request: web.Request) -> web.StreamResponse:
             raise NotFound(f"package {package_id} has no file to download")
         if not (
             await jobs.has_pending_job_for_package(
-                connection, caller.computer_id, package_id
+                connection, caller.computer_id, package_id, call.remote
             )
             or await rule_jobs.has_pending_job_for_package(
                 connection, caller.computer_id, package_id
@@ -184,12 +187,14 @@ async def handle_download(request: web.Request) -> web.StreamResponse:
     caller = await authenticate(
         state.database, state.config.agent, call, authorize, throttle=state.throttle
     )
-    path = await _package_path(state.database, state.depot, package_id)
-    log.info("computer %s downloads package %d", caller.hostname, package_id)
-    return web.FileResponse(
-        path,
-        chunk_size=256 * 1024,
-        headers={"Content-Disposition": f'attachment; filename="package-{package_id}.zip"'},
+    package = await _find_package_file(state.database, package_id)
+    path = await package_download.verified_payload(state.database, state.depot, package)
+    log.info(
+        "computer %s downloads package %d (range %s)", caller.hostname, package_id,
+        request.headers.get("Range", "none"),
+    )
+    return package_download.PackageFileResponse(
+        path, package_id, package["sha256"], views
     )
 
 
@@ -225,15 +230,9 @@ def _parse_package_id(value: object) -> int:
     return read_int(value, "package id", minimum=1)
 
 
-async def _package_path(
-    database: Database, depot_path: Path, package_id: int
-) -> Path:
+async def _find_package_file(database: Database, package_id: int) -> Row:
     async with database.reader() as connection:
         package = await packages.find(connection, package_id)
     if package is None or package["file_name"] is None:
         raise NotFound(f"package {package_id} has no file to download")
-    path = depot.resolve(depot_path, package["file_name"])
-    if not path.is_file():
-        log.error("package %d file %s is missing from the depot", package_id, path)
-        raise NotFound(f"package {package_id} file is missing on the server")
-    return path
+    return package

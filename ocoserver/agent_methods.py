@@ -20,6 +20,7 @@ import aiosqlite
 
 from ocoserver import timefmt
 from ocoserver.agent_auth import Authorizer, Caller
+from ocoserver.config import AgentConfig
 from ocoserver.db import Database, Row, fetch_one
 from ocoserver.params import read_flag
 from ocoserver.rpc import RpcRequest
@@ -35,11 +36,21 @@ class MethodContext:
     database: Database
     caller: Caller
     request: RpcRequest
+    # The agent's address, from client_address().
     remote: str
     # The server's password key file (Config.password_key_path).
     password_key_path: Path
     # What the method's reader returned for this request.
     arguments: Any = None
+    agent_config: AgentConfig = AgentConfig()
+
+    def delivery(self) -> jobs.Delivery:
+        """Return the conditions for handing jobs to this request, at this moment."""
+        return jobs.Delivery(
+            address=self.remote,
+            max_concurrent_downloads=self.agent_config.max_concurrent_downloads,
+            download_timeout=self.agent_config.download_timeout,
+        )
 
 
 Reader = Callable[[RpcRequest], Any]
@@ -113,7 +124,9 @@ async def hello(context: MethodContext) -> dict[str, Any]:
     async with context.database.transaction() as connection:
         await _record_check_in(connection, context, check_in)
         row = await _fetch_update_state(connection, caller.computer_id)
-        pending = await jobs.pending_for_computer(connection, caller.computer_id)
+        pending = await jobs.pending_for_computer(
+            connection, caller.computer_id, context.delivery()
+        )
         pending_rule_jobs = await rule_jobs.pending_for_computer(
             connection, caller.computer_id
         )
@@ -229,9 +242,16 @@ def check_state_report(report: jobs.StateReport) -> Authorizer:
 async def update_job_state(context: MethodContext) -> dict[str, Any]:
     """Apply a job progress report and say whether the job succeeded."""
     report: jobs.StateReport = context.arguments
-    apply = rule_jobs.apply_state_report if report.dynamic else jobs.apply_state_report
     async with context.database.transaction() as connection:
-        succeeded = await apply(connection, context.caller.computer, report)
+        if report.dynamic:
+            succeeded = await rule_jobs.apply_state_report(
+                connection, context.caller.computer, report
+            )
+        else:
+            succeeded = await jobs.apply_state_report(
+                connection, context.caller.computer, report,
+                context.agent_config.max_job_retries,
+            )
     return {"job-succeeded": succeeded}
 
 

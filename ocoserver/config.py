@@ -10,6 +10,7 @@ overrides. Command-line options are applied last by the CLI through
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -51,6 +52,9 @@ class ServerConfig:
     # Seconds that running requests and downloads get to finish after
     # SIGTERM or SIGINT before they are cancelled.
     shutdown_timeout: float = 30.0
+    # Reverse proxies whose X-Forwarded-For header names the agent's address:
+    # IP addresses or CIDR networks (see client_address.py).
+    trusted_proxies: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +64,29 @@ class AgentConfig:
     replay_window: float = 10.0
     # Seconds a request timestamp may lie ahead of the server clock.
     max_clock_skew: float = 300.0
+    # Times a job that failed in transport (agent error -9999 or a broken
+    # download) is put back to waiting; installer exit codes are never retried.
+    max_job_retries: int = 3
+    # Computers that may download packages at the same time; 0: no limit.
+    max_concurrent_downloads: int = 0
+    # Seconds without a progress report after which a download no longer
+    # counts against max_concurrent_downloads (its agent may have died).
+    download_timeout: float = 600.0
+
+
+@dataclasses.dataclass(frozen=True)
+class HousekeepingConfig:
+    # Seconds between housekeeping passes; the first runs at server start.
+    interval: float = 60.0
+    # Ages in seconds after which records are deleted; 0 keeps them forever.
+    # Succeeded jobs: 4 hours after they finished.
+    purge_succeeded_jobs_after: int = 4 * 3600
+    # Failed, expired and other unsuccessful jobs: 2 days after they ended.
+    purge_failed_jobs_after: int = 2 * 86400
+    # Logins, by login time; the newest login of each computer is kept.
+    purge_logins_after: int = 14 * 86400
+    # Events, by event time; the newest event of each computer and log is kept.
+    purge_events_after: int = 7 * 86400
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +107,9 @@ class Config:
     server: ServerConfig = dataclasses.field(default_factory=ServerConfig)
     agent: AgentConfig = dataclasses.field(default_factory=AgentConfig)
     security: SecurityConfig = dataclasses.field(default_factory=SecurityConfig)
+    housekeeping: HousekeepingConfig = dataclasses.field(
+        default_factory=HousekeepingConfig
+    )
 
     @property
     def data_dir(self) -> Path:
@@ -106,6 +136,7 @@ class Config:
         values = {k: v for k, v in server_values.items() if v is not None}
         raw = {"server": values}
         _check_section_types(raw)
+        values = _freeze_lists(values)
         return dataclasses.replace(
             self, server=dataclasses.replace(self.server, **values)
         )
@@ -120,6 +151,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "server": ServerConfig,
     "agent": AgentConfig,
     "security": SecurityConfig,
+    "housekeeping": HousekeepingConfig,
 }
 
 _ENVIRONMENT: dict[str, tuple[str, str]] = {
@@ -149,8 +181,18 @@ def load_config(
                 value = _parse_port_variable(variable, value)
             raw.setdefault(section, {})[key] = value
     _check_section_types(raw)
-    sections = {name: _SECTIONS[name](**values) for name, values in raw.items()}
+    sections = {
+        name: _SECTIONS[name](**_freeze_lists(values)) for name, values in raw.items()
+    }
     return Config(**sections)
+
+
+def _freeze_lists(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Turn TOML arrays into tuples, so that the frozen config stays hashable."""
+    return {
+        key: tuple(value) if isinstance(value, list) else value
+        for key, value in values.items()
+    }
 
 
 def _read_toml(path: Path) -> dict[str, dict[str, Any]]:
@@ -189,6 +231,9 @@ def _check_section_types(raw: Mapping[str, Mapping[str, Any]]) -> None:
 
 
 def _check_value(key: str, default: Any, value: Any) -> None:
+    if isinstance(default, tuple):
+        _check_address_list(key, value)
+        return
     expected = type(default)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
@@ -210,8 +255,6 @@ def _check_value(key: str, default: Any, value: Any) -> None:
         )
     if key in ("server.shutdown_timeout", "server.body_timeout") and value <= 0:
         raise ConfigError(f"{key} = {value} is invalid: use a positive number of seconds")
-    if key.startswith("agent.") and value <= 0:
-        raise ConfigError(f"{key} = {value} is invalid: use a positive number")
     if key == "security.auth_failure_limit" and value < 0:
         raise ConfigError(
             f"{key} = {value} is invalid: use 0 (no blocking) or a positive number"
@@ -219,3 +262,47 @@ def _check_value(key: str, default: Any, value: Any) -> None:
     if key.startswith("security.") and key != "security.auth_failure_limit":
         if value <= 0:
             raise ConfigError(f"{key} = {value} is invalid: use a positive number")
+    _check_number_range(key, value)
+
+
+# Keys where 0 is meaningful (no retries, no limit, keep forever); every
+# other number in [agent] and [housekeeping] must be positive.
+_ZERO_ALLOWED = {
+    "agent.max_job_retries",
+    "agent.max_concurrent_downloads",
+    "housekeeping.purge_succeeded_jobs_after",
+    "housekeeping.purge_failed_jobs_after",
+    "housekeeping.purge_logins_after",
+    "housekeeping.purge_events_after",
+}
+
+
+def _check_number_range(key: str, value: Any) -> None:
+    if not key.startswith(("agent.", "housekeeping.")):
+        return
+    if key in _ZERO_ALLOWED and value < 0:
+        raise ConfigError(f"{key} = {value} is invalid: use 0 or a positive number")
+    if key not in _ZERO_ALLOWED and value <= 0:
+        raise ConfigError(f"{key} = {value} is invalid: use a positive number")
+
+
+def _check_address_list(key: str, value: Any) -> None:
+    """Check a list of IP addresses or CIDR networks, such as trusted proxies."""
+    if not isinstance(value, list | tuple):
+        raise ConfigError(
+            f"{key} = {value!r} is invalid: expected a list such as "
+            '["127.0.0.1", "10.0.0.0/8"]'
+        )
+    for entry in value:
+        if not isinstance(entry, str):
+            raise ConfigError(
+                f"{key} entry {entry!r} is invalid: expected a string such as "
+                '"10.0.0.0/8"'
+            )
+        try:
+            ipaddress.ip_network(entry.strip())
+        except ValueError as error:
+            raise ConfigError(
+                f"{key} entry {entry!r} is invalid ({error}): use an IP address or "
+                "a CIDR network such as 10.0.0.0/8"
+            ) from None

@@ -38,6 +38,8 @@ class StoredPayload:
     file_name: str
     size: int
     sha256: str
+    # st_mtime_ns of the stored file, for the cheap check before downloads.
+    mtime_ns: int
 
 
 def resolve(depot: Path, file_name: str) -> Path:
@@ -72,7 +74,10 @@ def store_payload(depot: Path, source: Path) -> StoredPayload:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    return StoredPayload(file_name=file_name, size=size, sha256=sha256)
+    mtime_ns = (depot / file_name).stat().st_mtime_ns
+    return StoredPayload(
+        file_name=file_name, size=size, sha256=sha256, mtime_ns=mtime_ns
+    )
 
 
 def _write_payload(source: Path, target: BinaryIO) -> None:

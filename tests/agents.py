@@ -38,6 +38,8 @@ class PlainAgent:
         self.hostname = hostname
         self.agent_key = ""
         self.server_key = ""
+        # Sent with every request, such as X-Forwarded-For from a proxy.
+        self.headers: dict[str, str] = {}
 
     def body(self, fixture: str, **data: Any) -> dict[str, Any]:
         body = copy.deepcopy(load_fixture(GEN1, fixture))
@@ -53,7 +55,7 @@ class PlainAgent:
         response = await self.client.post(
             AGENT_PATH,
             data=agent_dumps(body),
-            headers={"content-type": "application/json"},
+            headers={"content-type": "application/json", **self.headers},
         )
         return response.status, await response.json()
 
@@ -69,14 +71,18 @@ class PlainAgent:
         assert params["server-key"] == self.server_key
         return params
 
-    async def download(self, package_id: int) -> Any:
+    async def download(
+        self, package_id: int, headers: dict[str, str] | None = None
+    ) -> Any:
         query = {
             "uid": "5f0e8a52-0c4e-4f7e-9a3b-2d1c6e7f8a90",
             "hostname": self.hostname,
             "agent-key": self.agent_key,
             "id": str(package_id),
         }
-        return await self.client.get(AGENT_PATH, params=query)
+        return await self.client.get(
+            AGENT_PATH, params=query, headers={**self.headers, **(headers or {})}
+        )
 
 
 class SignedAgent:
@@ -91,6 +97,8 @@ class SignedAgent:
         self.server_key = ""
         self.last_server_timestamp = 0.0
         self.last_timestamp = 0.0
+        # Sent with every request, such as X-Forwarded-For from a proxy.
+        self.headers: dict[str, str] = {}
 
     def next_timestamp(self) -> float:
         value = max(round(time.time(), 4), round(self.last_timestamp + 0.001, 4))
@@ -109,9 +117,13 @@ class SignedAgent:
         return hmac_hex(self.agent_key if key is None else key, raw)
 
     async def post_raw(
-        self, raw: bytes, signature: str | None, method: str = "POST"
+        self,
+        raw: bytes,
+        signature: str | None,
+        method: str = "POST",
+        headers: dict[str, str] | None = None,
     ) -> Any:
-        headers = {"content-type": "application/json"}
+        headers = {"content-type": "application/json", **self.headers, **(headers or {})}
         if signature is not None:
             headers["x-oco-agent-signature"] = signature
         return await self.client.request(method, AGENT_PATH, data=raw, headers=headers)
@@ -147,11 +159,13 @@ class SignedAgent:
             self.agent_key = params["agent-key"]
         return params
 
-    async def download(self, package_id: int) -> Any:
+    async def download(
+        self, package_id: int, headers: dict[str, str] | None = None
+    ) -> Any:
         body = self.body("download.json")
         body["params"]["package-id"] = package_id
         raw = agent_dumps(body)
-        return await self.post_raw(raw, self.sign(raw), method="GET")
+        return await self.post_raw(raw, self.sign(raw), method="GET", headers=headers)
 
 
 def snapshot(database_path: Path) -> dict[str, list[tuple[Any, ...]]]:

@@ -82,6 +82,31 @@ BAD_CONFIGS = {
     "zero-shutdown": ConfigCase(
         "[server]\nshutdown_timeout = 0\n", "server.shutdown_timeout = 0.0 is invalid"
     ),
+    "proxies-not-list": ConfigCase(
+        '[server]\ntrusted_proxies = "10.0.0.1"\n', "server.trusted_proxies = '10.0.0.1'"
+    ),
+    "proxy-not-string": ConfigCase(
+        "[server]\ntrusted_proxies = [10]\n", "server.trusted_proxies entry 10"
+    ),
+    "proxy-not-address": ConfigCase(
+        '[server]\ntrusted_proxies = ["proxy.lan"]\n',
+        "server.trusted_proxies entry 'proxy.lan' is invalid",
+    ),
+    "proxy-host-bits": ConfigCase(
+        '[server]\ntrusted_proxies = ["10.0.0.1/8"]\n', "has host bits set"
+    ),
+    "negative-retries": ConfigCase(
+        "[agent]\nmax_job_retries = -1\n", "agent.max_job_retries = -1"
+    ),
+    "zero-download-timeout": ConfigCase(
+        "[agent]\ndownload_timeout = 0\n", "agent.download_timeout = 0"
+    ),
+    "zero-interval": ConfigCase(
+        "[housekeeping]\ninterval = 0\n", "housekeeping.interval = 0"
+    ),
+    "negative-age": ConfigCase(
+        "[housekeeping]\npurge_events_after = -5\n", "housekeeping.purge_events_after"
+    ),
     "not-toml": ConfigCase("[server\n", "is not valid TOML"),
     "value-for-table": ConfigCase("server = 1\n", "must be a table"),
 }
@@ -96,6 +121,28 @@ def test_invalid_config_names_key(tmp_path, case):
         load_config(path, environ={})
 
     assert case.message in str(raised.value)
+
+
+def test_trusted_proxies_loaded(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('[server]\ntrusted_proxies = ["127.0.0.1", "10.0.0.0/8", "::1"]\n')
+
+    config = load_config(path, environ={})
+
+    assert config.server.trusted_proxies == ("127.0.0.1", "10.0.0.0/8", "::1")
+
+
+def test_zero_cap_and_ages_allowed(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text(
+        "[agent]\nmax_concurrent_downloads = 0\nmax_job_retries = 0\n"
+        "[housekeeping]\npurge_logins_after = 0\n"
+    )
+
+    config = load_config(path, environ={})
+
+    assert config.agent.max_job_retries == 0
+    assert config.housekeeping.purge_logins_after == 0
 
 
 def test_missing_file_named():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ocoserver import timefmt
+from ocoserver import schedule, timefmt
 from ocoserver.cli.common import (
     add_command_group,
     add_json_option,
@@ -120,6 +120,18 @@ def _add_container_options(deploy: argparse.ArgumentParser) -> None:
         "--abort-on-failure", action="store_true",
         help="when a job fails, fail that computer's remaining jobs of the container",
     )  # fmt: skip
+    deploy.add_argument(
+        "--time-frame", dest="time_frames", action="append", default=[],
+        metavar="FRAME",
+        help="start waiting jobs only inside this weekly window in server local "
+        "time, such as 'Mon-Fri 18:00-06:00'; repeat for more windows",
+    )  # fmt: skip
+    deploy.add_argument(
+        "--ip-range", dest="ip_ranges", action="append", default=[],
+        metavar="CIDR",
+        help="hand jobs only to agents whose address is in this network, such as "
+        "10.0.0.0/8; '!10.0.5.0/24' excludes a network; repeat for more",
+    )  # fmt: skip
 
 
 def _add_job_commands(commands: Any) -> None:
@@ -193,11 +205,29 @@ async def _create(args: argparse.Namespace, config: Config, uninstall: bool) -> 
             force=getattr(args, "force", False),
             upgrade=getattr(args, "upgrade", "none"),
             uninstall=uninstall,
+            time_frames=_parse_time_frames(args.time_frames),
+            ip_ranges=_parse_ip_ranges(args.ip_ranges),
         )
         container_id = await jobs.create_container(database, deployment)
 
     print(container_id)
     return 0
+
+
+def _parse_time_frames(texts: list[str]) -> tuple[str, ...]:
+    try:
+        frames = [schedule.parse_time_frame(text) for text in texts]
+    except ValueError as error:
+        raise AdminError(f"--time-frame: {error}") from None
+    return tuple(schedule.format_time_frame(frame) for frame in frames)
+
+
+def _parse_ip_ranges(texts: list[str]) -> tuple[str, ...]:
+    try:
+        ranges = [schedule.parse_ip_range(text) for text in texts]
+    except ValueError as error:
+        raise AdminError(f"--ip-range: {error}") from None
+    return tuple(schedule.format_ip_range(ip_range) for ip_range in ranges)
 
 
 async def _resolve_packages(

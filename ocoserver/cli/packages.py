@@ -25,11 +25,15 @@ from ocoserver.store import packages
 NO_PAYLOAD = "-"
 
 LIST_COLUMNS = [
-    "id", "name", "version", "size", "success_codes", "post_action", "compatible_os",
-    "compatible_arch", "created", "description",
+    "id", "name", "version", "size", "sha256", "success_codes", "post_action",
+    "deadline", "compatible_os", "compatible_arch", "created", "description",
 ]  # fmt: skip
 
 FAMILY_COLUMNS = ["name", "versions", "package_ids"]
+
+# Hex digits of the SHA-256 shown in the `package list` table; --json and
+# `package show` give all 64.
+SHORT_SHA256 = 16
 
 
 def add_commands(commands: Any) -> None:
@@ -99,6 +103,11 @@ def _add_add_command(package_commands: Any) -> None:
     add.add_argument(
         "--description", default="", metavar="TEXT", help="free-text description"
     )
+    add.add_argument(
+        "--deadline", metavar="MINUTES",
+        help="minutes a job may run the install command before it is marked "
+        "failed (default no limit)",
+    )  # fmt: skip
     _add_compatibility_options(add)
 
 
@@ -135,6 +144,7 @@ async def run_add(args: argparse.Namespace, config: Config) -> int:
         compatible_os=args.compatible_os,
         compatible_arch=args.compatible_arch,
         uninstall_post_action=args.uninstall_post_action,
+        deadline=_parse_deadline(args.deadline),
     )
 
     async with open_database(config.database_path) as database:
@@ -142,6 +152,12 @@ async def run_add(args: argparse.Namespace, config: Config) -> int:
 
     print(package_id)
     return 0
+
+
+def _parse_deadline(text: str | None) -> int | None:
+    if text is None:
+        return None
+    return parse_integer(text, "deadline", minimum=1)
 
 
 def _parse_source(text: str) -> Path | None:
@@ -161,7 +177,7 @@ async def run_list(args: argparse.Namespace, config: Config) -> int:
     if args.json:
         print_json(rows)
     else:
-        print_table(rows, LIST_COLUMNS)
+        print_table([_short_hash(row) for row in rows], LIST_COLUMNS)
     return 0
 
 
@@ -183,6 +199,11 @@ async def run_families(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _short_hash(row: Row) -> Row:
+    sha256 = row["sha256"]
+    return {**row, "sha256": sha256[:SHORT_SHA256] if sha256 else None}
+
+
 async def run_show(args: argparse.Namespace, config: Config) -> int:
     package_id = parse_id(args.package_id, "package id", "ocoserver package list")
     async with open_database(config.database_path) as database:
@@ -195,8 +216,16 @@ async def run_show(args: argparse.Namespace, config: Config) -> int:
 
 
 def package_record(row: Row) -> dict[str, Any]:
-    """Return a package row with `family` renamed to `name`, as in `package list`."""
-    return {("name" if key == "family" else key): value for key, value in row.items()}
+    """Return a package row with `family` renamed to `name`, as in `package list`.
+
+    `file_mtime_ns` is left out because it only decides when downloads rehash
+    the payload.
+    """
+    return {
+        ("name" if key == "family" else key): value
+        for key, value in row.items()
+        if key != "file_mtime_ns"
+    }
 
 
 async def run_remove(args: argparse.Namespace, config: Config) -> int:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiosqlite
 
-from ocoserver import compatibility, timefmt
+from ocoserver import compatibility, schedule, timefmt
 from ocoserver.db import Database, Row, execute, fetch_all, fetch_one
 from ocoserver.errors import AdminError, InvalidParams, Unauthorized, preview
 from ocoserver.params import read_int, read_number
@@ -82,6 +83,10 @@ class Deployment:
     # Run the packages' uninstall procedures instead of installing them.
     uninstall: bool = False
 
+    # Canonical texts from schedule.format_time_frame and format_ip_range.
+    time_frames: tuple[str, ...] = ()
+    ip_ranges: tuple[str, ...] = ()
+
 
 _NO_UNINSTALL_FIX = "add it again with --uninstall CMD, or leave it out"
 _NO_UPGRADE_FIX = (
@@ -126,10 +131,12 @@ async def create_container(database: Database, deployment: Deployment) -> int:
         container_id = await execute(
             connection,
             "INSERT INTO job_container (name, enabled, start_time, end_time, "
-            "priority, sequence_mode, created, upgrade) "
-            "VALUES (?, 1, ?, ?, ?, ?, ?, ?)",
+            "priority, sequence_mode, created, upgrade, time_frames, ip_ranges) "
+            "VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, ?)",
             (deployment.name.strip(), deployment.start_time, deployment.end_time,
-             deployment.priority, deployment.sequence_mode, now, deployment.upgrade),
+             deployment.priority, deployment.sequence_mode, now, deployment.upgrade,
+             schedule.TIME_FRAME_SEPARATOR.join(deployment.time_frames),
+             schedule.IP_RANGE_SEPARATOR.join(deployment.ip_ranges)),
         )
         planned = []
         for computer_id in deployment.computer_ids:
@@ -259,19 +266,53 @@ def _log_created(container_id: int, name: str, planned: list[PlannedJob]) -> Non
     )
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """The facts of one request that decide which pending jobs it receives."""
+
+    # An aware datetime; tests pass chosen times instead of waiting for them.
+    now: datetime.datetime = field(
+        default_factory=lambda: datetime.datetime.now(datetime.UTC)
+    )
+    # The agent's address from client_address(); None fails every IP range.
+    address: str | None = None
+    # agent.max_concurrent_downloads (0: no limit) and agent.download_timeout.
+    max_concurrent_downloads: int = 0
+    download_timeout: float = 600.0
+
+    @property
+    def now_text(self) -> str:
+        return timefmt.to_text(self.now)
+
+
 async def pending_for_computer(
-    connection: aiosqlite.Connection, computer_id: int
+    connection: aiosqlite.Connection,
+    computer_id: int,
+    delivery: Delivery | None = None,
 ) -> list[Row]:
     """Return the computer's pending jobs in execution order.
 
     Pending: waiting, downloading or executing, in an enabled container whose
-    start/end window contains the current time. Order: container priority
-    (highest first), container creation, then the job's sequence.
+    start/end window contains the current time, and admitted by the
+    container's conditions (see `admit_candidates`). Order: container
+    priority (highest first), container creation, then the job's sequence.
+    With a download cap in `delivery`, `connection` must be able to write,
+    because handing out a download job reserves a slot.
     """
+    delivery = delivery or Delivery()
+    candidates = await _candidate_jobs(connection, computer_id, delivery.now_text)
+    admitted = admit_candidates(candidates, delivery)
+    return await withhold_capped_downloads(connection, computer_id, admitted, delivery)
+
+
+async def _candidate_jobs(
+    connection: aiosqlite.Connection, computer_id: int, now_text: str
+) -> list[Row]:
     return await fetch_all(
         connection,
-        "SELECT j.id, j.container_id, j.package_id, j.procedure, "
-        "c.sequence_mode, p.file_name, p.post_action, p.post_action_timeout, "
+        "SELECT j.id, j.container_id, j.package_id, j.procedure, j.state, "
+        "c.sequence_mode, c.time_frames, c.ip_ranges, "
+        "p.file_name, p.post_action, p.post_action_timeout, "
         "j.is_uninstall, p.uninstall_post_action "
         "FROM job j JOIN job_container c ON c.id = j.container_id "
         "JOIN package p ON p.id = j.package_id "
@@ -279,8 +320,105 @@ async def pending_for_computer(
         "AND c.enabled = 1 AND c.start_time <= :now "
         "AND (c.end_time IS NULL OR c.end_time > :now) "
         "ORDER BY c.priority DESC, c.created, c.id, j.sequence, j.id",
-        {"computer": computer_id, "now": timefmt.now_text()},
+        {"computer": computer_id, "now": now_text},
     )
+
+
+def admit_candidates(rows: list[Row], delivery: Delivery) -> list[Row]:
+    """Keep the jobs whose container's IP ranges and time frames admit the request.
+
+    IP ranges apply to every job. Time frames decide only when a waiting job
+    starts: a job the agent is already downloading or executing goes on.
+    """
+    admitted = []
+    for row in rows:
+        if not schedule.in_ip_ranges(row["ip_ranges"], delivery.address):
+            continue
+        if row["state"] == WAITING and not schedule.in_time_frames(
+            row["time_frames"], delivery.now
+        ):
+            continue
+        admitted.append(row)
+    return admitted
+
+
+async def withhold_capped_downloads(
+    connection: aiosqlite.Connection,
+    computer_id: int,
+    rows: list[Row],
+    delivery: Delivery,
+) -> list[Row]:
+    """Hold back waiting download jobs while other computers fill the download cap.
+
+    A held-back job's later jobs in the same container are held back too,
+    so that the container's sequence is kept. Jobs handed out with their
+    download are marked as offered, which reserves a slot until the agent
+    reports progress or `download_timeout` passes.
+    """
+    cap = delivery.max_concurrent_downloads
+    waiting = [row for row in rows if row["state"] == WAITING and row["file_name"]]
+    if cap == 0 or not waiting:
+        return rows
+    cutoff = timefmt.to_text(
+        delivery.now - datetime.timedelta(seconds=delivery.download_timeout)
+    )
+    busy = await count_downloading_computers(
+        connection, computer_id, cutoff
+    )
+    if busy >= cap:
+        log.debug(
+            "computer %d waits for a download slot: %d of %d in use",
+            computer_id, busy, cap,
+        )
+        return _without_download_jobs(rows)
+    await mark_offered(
+        connection, [row["id"] for row in waiting], delivery.now_text
+    )
+    return rows
+
+
+async def count_downloading_computers(
+    connection: aiosqlite.Connection, computer_id: int, cutoff: str
+) -> int:
+    """Count other computers that hold a download slot since `cutoff`.
+
+    A slot is held by a job reported as downloading, or by a waiting job
+    offered with its download, whose last activity is after `cutoff`.
+    """
+    row = await fetch_one(
+        connection,
+        "SELECT COUNT(DISTINCT j.computer_id) AS busy FROM job j "
+        "JOIN package p ON p.id = j.package_id "
+        "WHERE j.state IN (0, 1) AND j.computer_id <> :computer "
+        "AND p.file_name IS NOT NULL AND CASE j.state "
+        "WHEN 1 THEN COALESCE(j.last_update, j.download_started) "
+        "ELSE j.offered END > :cutoff",
+        {"computer": computer_id, "cutoff": cutoff},
+    )
+    assert row is not None
+    return int(row["busy"])
+
+
+async def mark_offered(
+    connection: aiosqlite.Connection, job_ids: list[int], now_text: str
+) -> None:
+    await connection.executemany(
+        "UPDATE job SET offered = ? WHERE id = ?",
+        [(now_text, job_id) for job_id in job_ids],
+    )
+
+
+def _without_download_jobs(rows: list[Row]) -> list[Row]:
+    held_containers: set[int] = set()
+    kept = []
+    for row in rows:
+        if row["container_id"] in held_containers:
+            continue
+        if row["state"] == WAITING and row["file_name"]:
+            held_containers.add(row["container_id"])
+            continue
+        kept.append(row)
+    return kept
 
 
 def to_agent_job(row: Row) -> dict[str, Any]:
@@ -305,10 +443,23 @@ def to_agent_job(row: Row) -> dict[str, Any]:
 
 
 async def has_pending_job_for_package(
-    connection: aiosqlite.Connection, computer_id: int, package_id: int
+    connection: aiosqlite.Connection,
+    computer_id: int,
+    package_id: int,
+    address: str | None = None,
 ) -> bool:
-    rows = await pending_for_computer(connection, computer_id)
-    return any(row["package_id"] == package_id for row in rows)
+    """Tell whether the computer may download the package now.
+
+    Start, end and IP ranges apply. Time frames and the download cap only
+    decide when a hello hands a job out, so they do not stop the download of
+    a job already handed out.
+    """
+    now_text = timefmt.now_text()
+    rows = await _candidate_jobs(connection, computer_id, now_text)
+    admitted = [
+        row for row in rows if schedule.in_ip_ranges(row["ip_ranges"], address)
+    ]
+    return any(row["package_id"] == package_id for row in admitted)
 
 
 @dataclass(frozen=True)
@@ -394,9 +545,16 @@ async def fetch_own_job(
 
 
 async def apply_state_report(
-    connection: aiosqlite.Connection, computer: Row, report: StateReport
+    connection: aiosqlite.Connection,
+    computer: Row,
+    report: StateReport,
+    max_retries: int = 0,
 ) -> bool:
-    """Apply an agent's job state report; return whether the job succeeded."""
+    """Apply an agent's job state report; return whether the job succeeded.
+
+    A transport failure is retried up to `max_retries` times in all (see
+    `is_transport_failure`).
+    """
     job = await fetch_own_job(connection, computer, report.job_id)
     if job["state"] not in ACTIVE_STATES:
         # A terminal job never moves back; late output reports are ignored.
@@ -405,6 +563,9 @@ async def apply_state_report(
 
     new_state = stored_state(job, report)
     now = timefmt.now_text()
+    if is_transport_failure(job, report) and job["retries"] < max_retries:
+        await _retry(connection, job, report, max_retries, now)
+        return False
     progress = None
     if report.download_progress is not None:
         progress = min(report.download_progress, 100.0)
@@ -424,13 +585,53 @@ async def apply_state_report(
     if new_state == SUCCEEDED:
         await _record_installed(connection, job, now)
     if new_state == FAILED and job["sequence_mode"] == 1:
-        await _abort_remaining(connection, job, now)
+        await abort_remaining(connection, job, now)
     if new_state != job["state"] and new_state in (SUCCEEDED, FAILED):
         log.info(
             "job %d for computer %s finished: %s (return code %s)", job["id"],
             computer["hostname"], STATE_NAMES[new_state], report.return_code,
         )
     return new_state == SUCCEEDED
+
+
+def is_transport_failure(job: Row, report: StateReport) -> bool:
+    """Tell whether a report is an error of the agent, not of the installer.
+
+    That is an agent error with return code -9999 (an exception in the agent,
+    such as a failed HTTP request), or any agent error while the job was
+    still downloading. A finished report with an installer's own exit code
+    is never one.
+    """
+    if report.state != AGENT_ERROR:
+        return False
+    return report.return_code == AGENT_EXCEPTION_CODE or bool(
+        job["state"] == DOWNLOADING
+    )
+
+
+async def _retry(
+    connection: aiosqlite.Connection,
+    job: Row,
+    report: StateReport,
+    max_retries: int,
+    now: str,
+) -> None:
+    attempt = job["retries"] + 1
+    message = (
+        f"retry {attempt} of {max_retries} after a transport failure "
+        f"(return code {report.return_code}): {report.message}"
+    )
+    await connection.execute(
+        "UPDATE job SET state = 0, retries = :attempt, return_code = :code, "
+        "message = :message, download_progress = NULL, offered = NULL, "
+        "last_update = :now WHERE id = :id",
+        {"attempt": attempt, "code": report.return_code, "message": message,
+         "now": now, "id": job["id"]},
+    )
+    log.info(
+        "job %d failed in transport (return code %s); waiting again, retry %d of %d",
+        job["id"], report.return_code, attempt, max_retries,
+    )
 
 
 def stored_state(job: Row, report: StateReport) -> int:
@@ -489,7 +690,7 @@ async def forget_other_versions(
         )
 
 
-async def _abort_remaining(
+async def abort_remaining(
     connection: aiosqlite.Connection, job: Row, now: str
 ) -> None:
     """Fail the computer's waiting jobs in the container (sequence mode 1).

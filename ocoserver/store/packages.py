@@ -32,6 +32,8 @@ class PackageSpec:
     compatible_os: str = ""
     compatible_arch: str = ""
     uninstall_post_action: str = "none"
+    # Minutes a job may stay executing before it is failed; None: no limit.
+    deadline: int | None = None
 
 
 def parse_success_codes(text: str) -> str:
@@ -84,6 +86,8 @@ def validate(spec: PackageSpec) -> PackageSpec:
         raise AdminError(
             f"invalid post action timeout {spec.post_action_timeout}: use minutes >= 0"
         )
+    if spec.deadline is not None and spec.deadline < 1:
+        raise AdminError(f"invalid deadline {spec.deadline}: use minutes >= 1")
     return PackageSpec(
         family=spec.family.strip(),
         version=spec.version.strip(),
@@ -96,6 +100,7 @@ def validate(spec: PackageSpec) -> PackageSpec:
         compatible_os=compatible_os,
         compatible_arch=compatible_arch,
         uninstall_post_action=spec.uninstall_post_action,
+        deadline=spec.deadline,
     )
 
 
@@ -145,10 +150,10 @@ async def _insert(
         "INSERT INTO package (family, version, description, install_procedure, "
         "uninstall_procedure, success_codes, post_action, post_action_timeout, "
         "file_name, size, sha256, created, compatible_os, compatible_arch, "
-        "uninstall_post_action) VALUES (:family, :version, "
+        "uninstall_post_action, deadline, file_mtime_ns) VALUES (:family, :version, "
         ":description, :install, :uninstall, :codes, :post_action, :timeout, "
         ":file_name, :size, :sha256, :created, :compatible_os, :compatible_arch, "
-        ":uninstall_post_action)",
+        ":uninstall_post_action, :deadline, :mtime_ns)",
         {
             "family": spec.family,
             "version": spec.version,
@@ -165,6 +170,8 @@ async def _insert(
             "compatible_os": spec.compatible_os,
             "compatible_arch": spec.compatible_arch,
             "uninstall_post_action": spec.uninstall_post_action,
+            "deadline": spec.deadline,
+            "mtime_ns": payload.mtime_ns if payload else None,
         },
     )
 
@@ -174,7 +181,7 @@ async def list_all(database: Database, family: str | None = None) -> list[Row]:
     return await database.fetch_all(
         "SELECT id, family AS name, version, description, install_procedure, "
         "uninstall_procedure, success_codes, post_action, post_action_timeout, "
-        "size, sha256, created, compatible_os, compatible_arch, "
+        "size, sha256, deadline, created, compatible_os, compatible_arch, "
         "uninstall_post_action FROM package "
         "WHERE :family IS NULL OR family = :family COLLATE NOCASE "
         "ORDER BY family, version, id",
@@ -211,6 +218,14 @@ async def find(connection: aiosqlite.Connection, package_id: int) -> Row | None:
     return await fetch_one(
         connection, "SELECT * FROM package WHERE id = ?", (package_id,)
     )
+
+
+async def record_verified(database: Database, package_id: int, mtime_ns: int) -> None:
+    """Store the modification time at which the payload's SHA-256 last matched."""
+    async with database.transaction() as connection:
+        await connection.execute(
+            "UPDATE package SET file_mtime_ns = ? WHERE id = ?", (mtime_ns, package_id)
+        )
 
 
 async def remove(database: Database, depot_path: Path, package_id: int) -> Row:
