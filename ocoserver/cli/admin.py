@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ocoserver.cli import (
+    api_keys,
     computers,
     containers,
     deployment_rules,
@@ -31,3 +32,4 @@ def add_commands(commands: Any) -> None:
     event_rules.add_commands(commands)
     settings.add_commands(commands)
     passwords.add_commands(commands)
+    api_keys.add_commands(commands)
