@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from ocoserver import __version__
+from ocoserver.client_methods import METHODS
 from ocoserver.config import Config
 from ocoserver.store import api_keys
 from tests.admin import run_cli
 from tests.client_api import call, create_key, result
+
+
+def test_readme_lists_every_method():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("\n## Client API\n", 1)[1].split("\n## ", 1)[0]
+
+    missing = [name for name in METHODS if f"`{name}`" not in section]
+
+    assert missing == []
 
 
 async def audit_rows(config: Config) -> list[dict]:
