@@ -122,10 +122,14 @@ async def _audited(state: ServerState, entry: Any, call: Any) -> Any:
         return await call()
     except AdminError as error:
         failure: RpcError = ActionFailed(str(error))
-        await api_keys.record_call(state.database, replace(entry(), error_code=failure.code))
+        await api_keys.record_call(
+            state.database, replace(entry(), error_code=failure.code)
+        )
         raise failure from None
     except RpcError as error:
-        await api_keys.record_call(state.database, replace(entry(), error_code=error.code))
+        await api_keys.record_call(
+            state.database, replace(entry(), error_code=error.code)
+        )
         raise
     except Exception:
         await api_keys.record_call(
@@ -157,11 +161,14 @@ async def _authenticate(
         state.throttle.record_failure(remote, THROTTLE_NAME)
         log.warning(
             "rejected client API request: remote=%s path=%s reason=%s",
-            quote(remote), request.path, reason,
+            quote(remote),
+            request.path,
+            reason,
         )
         raise Unauthorized(
             "missing API key: send it as params.api_key or as the HTTP Basic password"
-            if key is None else "invalid or revoked API key"
+            if key is None
+            else "invalid or revoked API key"
         )
     return row
 
@@ -194,16 +201,20 @@ def _targets(data: Any) -> dict[str, object]:
     found: dict[str, object] = {}
     for name in TARGET_FIELDS:
         value = data.get(name)
-        if isinstance(value, bool):
-            continue
-        if isinstance(value, int) or (
-            isinstance(value, str) and len(value) <= MAX_TARGET_TEXT
-        ):
+        if _is_target_value(value):
             found[name] = value
         elif isinstance(value, list):
-            found[name] = [item for item in value[:MAX_TARGET_ITEMS]
-                           if isinstance(item, int | str) and not isinstance(item, bool)]  # fmt: skip
+            items = value[:MAX_TARGET_ITEMS]
+            found[name] = [item for item in items if _is_target_value(item)]
     return found
+
+
+def _is_target_value(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (
+        isinstance(value, str) and len(value) <= MAX_TARGET_TEXT
+    )
 
 
 async def handle_upload(request: web.Request) -> web.Response:

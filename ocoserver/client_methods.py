@@ -2,8 +2,7 @@
 
 Method and parameter names follow the OCO client API, where ocoserver has
 the feature; `params.data` carries the parameters. Each method is
-registered with the scope a key needs to call it, and its docstring's
-first line is its description in the README. Every method works through
+registered with the scope a key needs to call it. Every method works through
 the store functions that the CLI uses too.
 """
 
@@ -66,10 +65,6 @@ class ClientMethod:
     scope: str
     run: MethodFunction
 
-    @property
-    def summary(self) -> str:
-        return (self.run.__doc__ or "").strip().splitlines()[0]
-
 
 METHODS: dict[str, ClientMethod] = {}
 
@@ -84,7 +79,7 @@ def client_method(name: str, scope: str) -> Callable[[MethodFunction], MethodFun
 
 @client_method("oco.info", "read")
 async def info(context: ClientContext, data: dict[str, Any]) -> dict[str, Any]:
-    """Server version and the calling key's name and scope."""
+    """Return the server version and the calling key's name and scope."""
     return {
         "version": __version__,
         "server": "ocoserver",
@@ -98,7 +93,7 @@ async def info(context: ClientContext, data: dict[str, Any]) -> dict[str, Any]:
 
 @client_method("oco.computer.list", "read")
 async def computer_list(context: ClientContext, data: dict[str, Any]) -> dict[str, Any]:
-    """All computers and top-level computer groups, or one group's computers and subgroups (computer_group_id)."""
+    """List all computers and top-level groups, or a group's computers and subgroups."""
     database = context.database
     group_id = read_optional_id(data, "computer_group_id")
     if group_id is None:
@@ -116,7 +111,7 @@ async def computer_list(context: ClientContext, data: dict[str, Any]) -> dict[st
 
 @client_method("oco.computer.get", "read")
 async def computer_get(context: ClientContext, data: dict[str, Any]) -> dict[str, Any]:
-    """A computer's fields, groups, inventory, installed packages and pending jobs (id)."""
+    """Return a computer with groups, inventory, installed packages and pending jobs."""
     database = context.database
     computer = await details.get_computer(database, read_id(data, "id"))
     sections = await inventory.read_sections(database, computer["id"])
@@ -128,7 +123,9 @@ async def computer_get(context: ClientContext, data: dict[str, Any]) -> dict[str
     }
     for name, rows in sections.items():
         result[SECTION_NAMES.get(name, name)] = rows
-    result["installed_packages"] = await jobs.installed_packages(database, computer["id"])
+    result["installed_packages"] = await jobs.installed_packages(
+        database, computer["id"]
+    )
     result["pending_jobs"] = _job_records(
         await details.pending_jobs_of_computer(database, computer["id"])
     )
@@ -136,8 +133,10 @@ async def computer_get(context: ClientContext, data: dict[str, Any]) -> dict[str
 
 
 @client_method("oco.computer.create", "admin")
-async def computer_create(context: ClientContext, data: dict[str, Any]) -> dict[str, Any]:
-    """Pre-register a computer (hostname, notes); returns its id."""
+async def computer_create(
+    context: ClientContext, data: dict[str, Any]
+) -> dict[str, Any]:
+    """Pre-register a computer and return its id."""
     computer_id = await computers.add(
         context.database, read_text(data, "hostname"), read_text(data, "notes", "")
     )
@@ -146,10 +145,12 @@ async def computer_create(context: ClientContext, data: dict[str, Any]) -> dict[
 
 @client_method("oco.computer.remove", "admin")
 async def computer_remove(context: ClientContext, data: dict[str, Any]) -> list[Any]:
-    """Delete a computer with its inventory and jobs (id; force=false keeps one with pending jobs)."""
+    """Delete a computer with its inventory and jobs; force=false spares pending jobs."""
     computer = await details.get_computer(context.database, read_id(data, "id"))
     if not read_boolean(data, "force", True):
-        pending = await details.pending_jobs_of_computer(context.database, computer["id"])
+        pending = await details.pending_jobs_of_computer(
+            context.database, computer["id"]
+        )
         if pending:
             raise ActionFailed(
                 f"computer {computer['id']} has {len(pending)} pending jobs; send "
@@ -160,9 +161,13 @@ async def computer_remove(context: ClientContext, data: dict[str, Any]) -> list[
 
 
 @client_method("oco.computer.add_to_group", "admin")
-async def computer_add_to_group(context: ClientContext, data: dict[str, Any]) -> list[Any]:
+async def computer_add_to_group(
+    context: ClientContext, data: dict[str, Any]
+) -> list[Any]:
     """Add a computer to a computer group (computer_id, computer_group_id)."""
-    computer = await details.get_computer(context.database, read_id(data, "computer_id"))
+    computer = await details.get_computer(
+        context.database, read_id(data, "computer_id")
+    )
     await _change_membership(
         context, COMPUTER_GROUPS, read_id(data, "computer_group_id"),
         computer["hostname"], add=True,
@@ -175,7 +180,9 @@ async def computer_remove_from_group(
     context: ClientContext, data: dict[str, Any]
 ) -> list[Any]:
     """Remove a computer from a computer group (computer_id, computer_group_id)."""
-    computer = await details.get_computer(context.database, read_id(data, "computer_id"))
+    computer = await details.get_computer(
+        context.database, read_id(data, "computer_id")
+    )
     await _change_membership(
         context, COMPUTER_GROUPS, read_id(data, "computer_group_id"),
         computer["hostname"], add=False,
@@ -198,14 +205,16 @@ async def _change_membership(
 
 
 @client_method("oco.package_family.list", "read")
-async def package_family_list(context: ClientContext, data: dict[str, Any]) -> list[Row]:
-    """Package families (packages of one name) with their versions and package ids."""
+async def package_family_list(
+    context: ClientContext, data: dict[str, Any]
+) -> list[Row]:
+    """List package families (packages of one name) with versions and package ids."""
     return await packages.list_families(context.database)
 
 
 @client_method("oco.package.list", "read")
 async def package_list(context: ClientContext, data: dict[str, Any]) -> dict[str, Any]:
-    """Packages of a family (package_family_name), of a group (package_group_id), or all."""
+    """List the packages of a family or of a group, or all packages."""
     database = context.database
     group_id = read_optional_id(data, "package_group_id")
     if group_id is not None:
@@ -232,12 +241,14 @@ async def package_list(context: ClientContext, data: dict[str, Any]) -> dict[str
 
 @client_method("oco.package.get", "read")
 async def package_get(context: ClientContext, data: dict[str, Any]) -> dict[str, Any]:
-    """A package's fields, groups, installations and pending jobs (id)."""
+    """Return a package with its groups, installations and pending jobs."""
     database = context.database
     package = await packages.get(database, read_id(data, "id"))
     return {
         "general": package_record(package),
-        "groups": await details.groups_of_member(database, PACKAGE_GROUPS, package["id"]),
+        "groups": await details.groups_of_member(
+            database, PACKAGE_GROUPS, package["id"]
+        ),
         "installations": await details.installations(database, package["id"]),
         "pending_jobs": _job_records(
             await details.pending_jobs_of_package(database, package["id"])
@@ -246,8 +257,10 @@ async def package_get(context: ClientContext, data: dict[str, Any]) -> dict[str,
 
 
 @client_method("oco.package.create", "admin")
-async def package_create(context: ClientContext, data: dict[str, Any]) -> dict[str, Any]:
-    """Create a package; the payload is base64 in file/files or a streamed upload_id; returns its id."""
+async def package_create(
+    context: ClientContext, data: dict[str, Any]
+) -> dict[str, Any]:
+    """Create a package with a base64 payload, an uploaded one or none; return its id."""
     reject_unsupported(
         data, ("license_count", "compatible_os_version"),
         "leave it out",
@@ -290,7 +303,9 @@ def _package_spec(data: dict[str, Any]) -> packages.PackageSpec:
         description=read_text(data, "description", ""),
         compatible_os=read_text(data, "compatible_os", ""),
         compatible_arch=read_text(data, "compatible_architecture", ""),
-        uninstall_post_action=_read_post_action(data, "uninstall_procedure_post_action"),
+        uninstall_post_action=_read_post_action(
+            data, "uninstall_procedure_post_action"
+        ),
     )
 
 
@@ -311,13 +326,17 @@ def _read_post_action(data: dict[str, Any], name: str) -> str:
 
 @client_method("oco.package.remove", "admin")
 async def package_remove(context: ClientContext, data: dict[str, Any]) -> list[Any]:
-    """Delete a package and its payload (id); refused while jobs for it are active."""
-    await packages.remove(context.database, context.config.depot_path, read_id(data, "id"))
+    """Delete a package and its payload, rejected while jobs for it are active."""
+    await packages.remove(
+        context.database, context.config.depot_path, read_id(data, "id")
+    )
     return []
 
 
 @client_method("oco.package.add_to_group", "admin")
-async def package_add_to_group(context: ClientContext, data: dict[str, Any]) -> list[Any]:
+async def package_add_to_group(
+    context: ClientContext, data: dict[str, Any]
+) -> list[Any]:
     """Append a package to a package group (package_id, package_group_id)."""
     package_id = read_id(data, "package_id")
     await packages.get(context.database, package_id)
@@ -371,7 +390,7 @@ def package_record(row: Row) -> dict[str, Any]:
 
 @client_method("oco.job_container.list", "read")
 async def job_container_list(context: ClientContext, data: dict[str, Any]) -> list[Row]:
-    """Job containers with their job counts by state."""
+    """List job containers with their job counts by state."""
     return await containers.list_all(context.database)
 
 
@@ -379,7 +398,7 @@ async def job_container_list(context: ClientContext, data: dict[str, Any]) -> li
 async def job_container_job_list(
     context: ClientContext, data: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    """The jobs of a job container with state, progress, return code and output (id)."""
+    """List a container's jobs with state, progress, return code and output."""
     container_id = read_id(data, "id")
     await jobs.get_container(context.database, container_id)
     return _job_records(await details.container_jobs(context.database, container_id))
@@ -408,7 +427,9 @@ async def job_container_uninstall(
 
 
 @client_method("oco.job_container.remove", "deploy")
-async def job_container_remove(context: ClientContext, data: dict[str, Any]) -> list[Any]:
+async def job_container_remove(
+    context: ClientContext, data: dict[str, Any]
+) -> list[Any]:
     """Delete a job container with all its jobs (id)."""
     await containers.remove(context.database, read_id(data, "id"))
     return []
@@ -427,7 +448,9 @@ async def _read_deployment(
         ("package", package_id) for package_id in read_id_list(data, "package_ids")
     ] + [("group", str(group)) for group in read_id_list(data, "package_group_ids")]
     if not package_items:
-        raise InvalidParams("no packages given: send data.package_ids or package_group_ids")
+        raise InvalidParams(
+            "no packages given: send data.package_ids or package_group_ids"
+        )
     database = context.database
     computer_ids = read_id_list(data, "computer_ids")
     group_ids = read_id_list(data, "computer_group_ids")
@@ -467,14 +490,18 @@ def _job_records(rows: list[Row]) -> list[dict[str, Any]]:
 
 
 @client_method("oco.deployment_rule.list", "read")
-async def deployment_rule_list(context: ClientContext, data: dict[str, Any]) -> list[Row]:
-    """Deployment rules with their groups and job counts."""
+async def deployment_rule_list(
+    context: ClientContext, data: dict[str, Any]
+) -> list[Row]:
+    """List deployment rules with their groups and job counts."""
     return await deployment_rules.list_all(context.database)
 
 
 @client_method("oco.deployment_rule.get", "read")
-async def deployment_rule_get(context: ClientContext, data: dict[str, Any]) -> dict[str, Any]:
-    """A deployment rule and its jobs (id)."""
+async def deployment_rule_get(
+    context: ClientContext, data: dict[str, Any]
+) -> dict[str, Any]:
+    """Return a deployment rule and its jobs."""
     rule, rule_jobs = await deployment_rules.show(
         context.database, str(read_id(data, "id"))
     )
@@ -485,8 +512,10 @@ async def deployment_rule_get(context: ClientContext, data: dict[str, Any]) -> d
 async def deployment_rule_job_list(
     context: ClientContext, data: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    """The jobs of a deployment rule (id)."""
-    _, rule_jobs = await deployment_rules.show(context.database, str(read_id(data, "id")))
+    """List the jobs of a deployment rule."""
+    _, rule_jobs = await deployment_rules.show(
+        context.database, str(read_id(data, "id"))
+    )
     return _job_records(rule_jobs)
 
 
@@ -506,7 +535,9 @@ async def deployment_rule_create(
 
 
 @client_method("oco.deployment_rule.remove", "admin")
-async def deployment_rule_remove(context: ClientContext, data: dict[str, Any]) -> list[Any]:
+async def deployment_rule_remove(
+    context: ClientContext, data: dict[str, Any]
+) -> list[Any]:
     """Delete a deployment rule with its jobs (id)."""
     await deployment_rules.remove(context.database, str(read_id(data, "id")))
     return []

@@ -14,10 +14,10 @@ from ocoserver.db import SQLITE_INTEGER_MAX
 from ocoserver.errors import InvalidParams, preview
 from ocoserver.params import read_flag, read_int
 
-# Longest text accepted in a single field; procedures and descriptions fit.
+# Maximum length of one text field, long enough for procedures and descriptions.
 MAX_TEXT_LENGTH = 65536
 
-# Most ids accepted in one list, such as the computer_ids of a deployment.
+# Maximum number of ids in one list, such as the computer_ids of a deployment.
 MAX_ID_LIST_LENGTH = 100_000
 
 

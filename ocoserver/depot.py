@@ -16,8 +16,8 @@ import secrets
 import shutil
 import tempfile
 import zipfile
-from dataclasses import dataclass
 from collections.abc import AsyncIterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiofiles

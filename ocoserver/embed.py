@@ -34,14 +34,14 @@ log = logging.getLogger("ocoserver.embed")
 
 T = TypeVar("T")
 
-# Seconds between two looks at the database while waiting for a job.
+# Seconds between two database reads while waiting for a job.
 POLL_INTERVAL = 0.05
 
 
 class OcoServer:
     """A running ocoserver for the length of an `async with` block.
 
-    `data_dir` holds the database and the depot, as `--data-dir` does; an
+    `data_dir` contains the database and the depot, as `--data-dir` does; an
     existing one is used as it is. `config` supplies every other setting.
     """
 
@@ -105,7 +105,9 @@ class OcoServer:
     @property
     def database(self) -> Database:
         if self._state is None:
-            raise RuntimeError("the server is not running; use 'async with OcoServer(...)'")
+            raise RuntimeError(
+                "the server is not running; use 'async with OcoServer(...)'"
+            )
         return self._state.database
 
     async def add_computer(self, hostname: str, notes: str = "") -> int:
@@ -206,7 +208,9 @@ class OcoServer:
         summary = dict(await containers.get_summary(self.database, container_id))
         rows = await jobs.list_jobs(self.database, container_id=container_id)
         summary["jobs"] = [_job_record(row) for row in rows]
-        open_jobs = [job for job in summary["jobs"] if job["state"] in jobs.ACTIVE_STATES]
+        open_jobs = [
+            job for job in summary["jobs"] if job["state"] in jobs.ACTIVE_STATES
+        ]
         states = ", ".join(f"job {job['id']} {job['state_name']}" for job in open_jobs)
         return _WaitResult(
             not open_jobs, summary, f"job container {container_id}", states

@@ -44,7 +44,10 @@ async def test_info_with_basic_auth(client, config):
     data = await result(client, key, "oco.info")
 
     assert data == {
-        "version": __version__, "server": "ocoserver", "api_key": "ci", "scope": "read"
+        "version": __version__,
+        "server": "ocoserver",
+        "api_key": "ci",
+        "scope": "read",
     }
 
 
@@ -93,7 +96,10 @@ async def test_revoked_key_rejected(client, config):
 @pytest.mark.parametrize(
     "method, data",
     [
-        ("oco.job_container.deploy", {"name": "x", "package_ids": [1], "computer_ids": [1]}),
+        (
+            "oco.job_container.deploy",
+            {"name": "x", "package_ids": [1], "computer_ids": [1]},
+        ),
         ("oco.job_container.remove", {"id": 1}),
         ("oco.computer.create", {"hostname": "pc-9"}),
         ("oco.package.remove", {"id": 1}),
@@ -162,7 +168,10 @@ async def test_audit_one_row_per_call(client, config):
 
     assert len(rows) == 4
     assert [row["method"] for row in rows] == [
-        "oco.job_container.job.list", "oco.info", "oco.computer.create", "oco.info"
+        "oco.job_container.job.list",
+        "oco.info",
+        "oco.computer.create",
+        "oco.info",
     ]
     assert [row["error_code"] for row in rows] == [-32000, -32001, -32003, None]
     assert [row["key_name"] for row in rows] == ["ci", None, "ci", "ci"]
@@ -215,7 +224,10 @@ async def test_api_key_list_json(client, config):
     rows = json.loads(output)
 
     assert code == 0
-    assert [(row["name"], row["scope"]) for row in rows] == [("ci", "read"), ("ops", "admin")]
+    assert [(row["name"], row["scope"]) for row in rows] == [
+        ("ci", "read"),
+        ("ops", "admin"),
+    ]
     assert rows[0]["revoked"] is not None
     assert rows[1]["revoked"] is None
     assert "key_hash" not in rows[0]

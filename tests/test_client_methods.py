@@ -280,7 +280,10 @@ async def test_deploy_to_groups(client, config, admin_key):
                             id=created["id"])  # fmt: skip
 
     assert [(job["computer_hostname"], job["package_id"]) for job in job_list] == [
-        ("pc-1", second), ("pc-1", first), ("pc-2", second), ("pc-2", first)
+        ("pc-1", second),
+        ("pc-1", first),
+        ("pc-2", second),
+        ("pc-2", first),
     ]
 
 

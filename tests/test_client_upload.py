@@ -119,7 +119,9 @@ async def test_upload_needs_key(client, config):
 
 @pytest.fixture
 def small_limit_app(config):
-    limited = dataclasses.replace(config, client_api=ClientApiConfig(max_upload_size=1000))
+    limited = dataclasses.replace(
+        config, client_api=ClientApiConfig(max_upload_size=1000)
+    )
     return create_app(limited), limited
 
 

@@ -32,13 +32,17 @@ def test_readme_has_two_examples():
 def test_readme_example_runs(index, capsys):
     code = readme_examples()[index]
 
-    exec(compile(code, f"README.md example {index + 1}", "exec"), {"__name__": "example"})
+    exec(
+        compile(code, f"README.md example {index + 1}", "exec"), {"__name__": "example"}
+    )
 
     if index == 0:
         assert capsys.readouterr().out == "succeeded\n"
 
 
-@pytest.mark.parametrize("agent_class", [PlainAgent, SignedAgent], ids=["1.1.6", "1.2.0"])
+@pytest.mark.parametrize(
+    "agent_class", [PlainAgent, SignedAgent], ids=["1.1.6", "1.2.0"]
+)
 async def test_agent_downloads_and_succeeds(tmp_path, agent_class):
     folder = make_package_folder(tmp_path)
     async with OcoServer(data_dir=tmp_path / "data") as server:
@@ -73,7 +77,9 @@ async def test_wait_for_job_times_out(tmp_path):
     async with OcoServer(data_dir=tmp_path / "data") as server:
         await server.add_computer("pc-1")
         package_id = await server.add_package(None, name="a", version="1", install="x")
-        container_id = await server.deploy("c", packages=[package_id], computers=["pc-1"])
+        container_id = await server.deploy(
+            "c", packages=[package_id], computers=["pc-1"]
+        )
 
         with pytest.raises(TimeoutError) as raised:
             await server.wait_for_job(container_id=container_id, timeout=0.1)

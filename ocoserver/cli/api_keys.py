@@ -93,8 +93,12 @@ async def run_audit(args: argparse.Namespace, config: Config) -> int:
         print_json(rows)
         return 0
     table = [
-        {**row, "result": row["result"] if row["error_code"] is None
-         else f"error {row['error_code']}"}
+        {
+            **row,
+            "result": row["result"]
+            if row["error_code"] is None
+            else f"error {row['error_code']}",
+        }
         for row in rows
     ]
     print_table(table, AUDIT_COLUMNS)

@@ -29,10 +29,17 @@ SECRET_COLUMNS = ("agent_key", "server_key")
 
 async def get_computer(database: Database, computer_id: int) -> Row:
     """Return a computer row without its keys, or raise AdminError."""
-    row = await database.fetch_one("SELECT * FROM computer WHERE id = ?", (computer_id,))
+    row = await database.fetch_one(
+        "SELECT * FROM computer WHERE id = ?", (computer_id,)
+    )
     if row is None:
-        raise AdminError(f"computer {computer_id} not found")
-    return {column: value for column, value in row.items() if column not in SECRET_COLUMNS}
+        raise AdminError(
+            f"computer {computer_id} not found; 'ocoserver computer list' shows "
+            "the computers"
+        )
+    return {
+        column: value for column, value in row.items() if column not in SECRET_COLUMNS
+    }
 
 
 async def container_jobs(database: Database, container_id: int) -> list[Row]:
@@ -97,11 +104,16 @@ async def get_group(database: Database, kind: GroupKind, group_id: int) -> Row:
         f"SELECT id, name, parent_id FROM {kind.table} WHERE id = ?", (group_id,)
     )
     if row is None:
-        raise AdminError(f"{kind.label} {group_id} not found")
+        raise AdminError(
+            f"{kind.label} {group_id} not found; 'ocoserver {kind.command} list' "
+            "shows the ids"
+        )
     return row
 
 
-async def direct_members(database: Database, kind: GroupKind, group_id: int) -> list[Row]:
+async def direct_members(
+    database: Database, kind: GroupKind, group_id: int
+) -> list[Row]:
     """Return a group's own members, without those of its subgroups."""
     if kind is COMPUTER_GROUPS:
         return await database.fetch_all(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+
 from ocoserver import depot, timefmt
 from ocoserver.db import Database, fetch_one
 from ocoserver.errors import AdminError
@@ -18,7 +19,9 @@ from ocoserver.store import packages
 log = logging.getLogger("ocoserver.packages")
 
 
-async def record(database: Database, payload: depot.StoredPayload, key_name: str) -> str:
+async def record(
+    database: Database, payload: depot.StoredPayload, key_name: str
+) -> str:
     """Record an uploaded payload and return its upload id."""
     # NOTE: an upload that no package ever uses stays in the depot until
     # removed by hand; expire unused uploads once a housekeeping task exists.
@@ -27,12 +30,21 @@ async def record(database: Database, payload: depot.StoredPayload, key_name: str
         await connection.execute(
             "INSERT INTO package_upload (id, file_name, size, sha256, key_name, "
             "created) VALUES (?, ?, ?, ?, ?, ?)",
-            (upload_id, payload.file_name, payload.size, payload.sha256, key_name,
-             timefmt.now_text()),
+            (
+                upload_id,
+                payload.file_name,
+                payload.size,
+                payload.sha256,
+                key_name,
+                timefmt.now_text(),
+            ),
         )
     log.info(
         "package payload uploaded by API key %r: upload %s, %d bytes, sha256 %s",
-        key_name, upload_id, payload.size, payload.sha256,
+        key_name,
+        upload_id,
+        payload.size,
+        payload.sha256,
     )
     return upload_id
 
@@ -58,7 +70,10 @@ async def create_package(
         )
     log.info(
         "package %s %s added (id %d, %d bytes from upload %s)",
-        spec.family, spec.version, package_id, payload.size, upload_id,
+        spec.family,
+        spec.version,
+        package_id,
+        payload.size,
+        upload_id,
     )
     return package_id
-
