@@ -7,8 +7,9 @@ Basic user name is ignored. `/api-client/package-upload` takes a package
 payload as the body of a PUT and streams it into the depot.
 
 Errors use the JSON-RPC error objects of the agent endpoint, built by the
-error middleware in app.py. Every request that gets past the JSON-RPC
-envelope is written to the audit log with its outcome, and every failed
+error middleware in app.py. While at least one key exists, every
+request that gets past the JSON-RPC envelope is written to the audit log
+with its outcome, and every failed
 key counts against the client address like a failed agent authentication.
 """
 
@@ -89,6 +90,7 @@ async def handle_rpc(request: web.Request) -> web.Response:
     rpc = parse_request(await _read_body(request))
     request[RPC_ID] = rpc.request_id
     state = request.app[STATE]
+    await _require_enabled(state)
     entry = AuditEntry(rpc.method, None, None, remote, _targets(rpc.params.get("data")))
 
     async def call() -> Any:
@@ -138,6 +140,19 @@ async def _audited(state: ServerState, entry: Any, call: Any) -> Any:
         raise
 
 
+async def _require_enabled(state: ServerState) -> None:
+    """Reject every request while no API key exists.
+
+    These requests are not audited: nobody can use the API yet, and an
+    unauthenticated client could otherwise fill the audit log.
+    """
+    if not await api_keys.has_active(state.database):
+        raise Forbidden(
+            "the client API is disabled because no API key exists; create one "
+            "with 'ocoserver api-key add NAME --scope read|deploy|admin'"
+        )
+
+
 async def _authenticate(
     request: web.Request, state: ServerState, params_key: Any
 ) -> Row:
@@ -146,11 +161,6 @@ async def _authenticate(
     `params.api_key` is used when present, so that an OCO client that sends
     its own Basic credentials and the key in params still works.
     """
-    if not await api_keys.has_active(state.database):
-        raise Forbidden(
-            "the client API is disabled because no API key exists; create one "
-            "with 'ocoserver api-key add NAME --scope read|deploy|admin'"
-        )
     key = params_key if isinstance(params_key, str) and params_key else None
     if key is None:
         key = _basic_password(request)
@@ -221,6 +231,7 @@ async def handle_upload(request: web.Request) -> web.Response:
     """Stream a package payload into the depot and return its upload id."""
     remote = _admit(request)
     state = request.app[STATE]
+    await _require_enabled(state)
     entry = AuditEntry(UPLOAD_METHOD, None, None, remote)
 
     async def call() -> dict[str, Any]:

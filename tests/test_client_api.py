@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -30,12 +31,26 @@ async def audit_rows(config: Config) -> list[dict]:
     return json.loads(output)
 
 
-async def test_client_api_disabled_without_keys(client):
+async def test_client_api_disabled_without_keys(client, database):
     status, payload = await call(client, "oco_anything", "oco.info")
 
     assert status == 403
     assert payload["error"]["code"] == -32003
     assert "ocoserver api-key add" in payload["error"]["message"]
+    assert await database.fetch_all("SELECT * FROM api_audit") == []
+
+
+async def test_keys_never_logged(client, config, caplog):
+    caplog.set_level(logging.DEBUG)
+    key = await create_key(config, "ci", "admin")
+    await call(client, key, "oco.info")
+    await call(client, key, "oco.info", basic=False)
+    await call(client, key[:-1], "oco.info")
+
+    messages = [record.getMessage() for record in caplog.records]
+
+    assert any("rejected client API request" in text for text in messages)
+    assert not any(key[:-1] in text for text in messages)
 
 
 async def test_info_with_basic_auth(client, config):

@@ -152,6 +152,8 @@ async def find_by_key(database: Database, key: str) -> Row | None:
 
 async def record_call(database: Database, entry: AuditEntry) -> None:
     """Append one audit row and note when the key was last used."""
+    # NOTE: audit rows are never deleted; add pruning by age if the table
+    # grows too large for a site's call rate.
     now = timefmt.now_text()
     async with database.transaction() as connection:
         await connection.execute(
