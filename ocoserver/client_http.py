@@ -19,9 +19,8 @@ import asyncio
 import base64
 import binascii
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import replace
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import ClientPayloadError, hdrs, web
@@ -51,6 +50,8 @@ from ocoserver.store import api_keys, uploads
 from ocoserver.store.api_keys import AuditEntry
 
 log = logging.getLogger("ocoserver.client_api")
+
+T = TypeVar("T")
 
 CLIENT_PATH = "/api-client.php"
 UPLOAD_PATH = "/api-client/package-upload"
@@ -94,9 +95,8 @@ async def handle_rpc(request: web.Request) -> web.Response:
     entry = AuditEntry(rpc.method, None, None, remote, _targets(rpc.params.get("data")))
 
     async def call() -> Any:
-        nonlocal entry
         key = await _authenticate(request, state, rpc.params.get("api_key"))
-        entry = replace(entry, key_id=key["id"], key_name=key["name"])
+        entry.key_id, entry.key_name = key["id"], key["name"]
         method = METHODS.get(rpc.method)
         if method is None:
             raise MethodNotFound(f"method {preview(rpc.method)} does not exist")
@@ -104,39 +104,40 @@ async def handle_rpc(request: web.Request) -> web.Response:
         context = ClientContext(state.database, state.config, key, remote)
         return await method.run(context, read_data(rpc.params))
 
-    data = await _audited(state, lambda: entry, call)
+    data = await _audited(state, entry, call)
     if isinstance(data, dict) and isinstance(data.get("id"), int):
-        entry = replace(entry, targets={**entry.targets, "result_id": data["id"]})
+        entry.targets["result_id"] = data["id"]
     await api_keys.record_call(state.database, entry)
     log.debug("client API call %s by key %r succeeded", rpc.method, entry.key_name)
     body = {"jsonrpc": "2.0", "id": rpc.request_id, "error": None,
             "result": {"success": True, "data": data}}  # fmt: skip
-    return web.Response(body=orjson.dumps(body), content_type="application/json")
+    return web.Response(
+        body=orjson.dumps(body), headers={"Content-Type": JSON_CONTENT_TYPE}
+    )
 
 
-async def _audited(state: ServerState, entry: Any, call: Any) -> Any:
-    """Run `call`, writing an audit row with the error code when it fails.
+async def _audited(
+    state: ServerState, entry: AuditEntry, call: Callable[[], Awaitable[T]]
+) -> T:
+    """Run `call`, writing the audit row with the error code when it fails.
 
-    `entry` is a function returning the audit entry, because `call` fills
-    in the key once it is known. The caller writes the row on success.
+    `call` fills in the key of `entry` once it is known. The caller writes
+    the row on success, after adding what the result names.
     """
     try:
         return await call()
     except AdminError as error:
         failure: RpcError = ActionFailed(str(error))
-        await api_keys.record_call(
-            state.database, replace(entry(), error_code=failure.code)
-        )
+        entry.error_code = failure.code
+        await api_keys.record_call(state.database, entry)
         raise failure from None
     except RpcError as error:
-        await api_keys.record_call(
-            state.database, replace(entry(), error_code=error.code)
-        )
+        entry.error_code = error.code
+        await api_keys.record_call(state.database, entry)
         raise
     except Exception:
-        await api_keys.record_call(
-            state.database, replace(entry(), error_code=INTERNAL_ERROR)
-        )
+        entry.error_code = INTERNAL_ERROR
+        await api_keys.record_call(state.database, entry)
         raise
 
 
@@ -235,9 +236,8 @@ async def handle_upload(request: web.Request) -> web.Response:
     entry = AuditEntry(UPLOAD_METHOD, None, None, remote)
 
     async def call() -> dict[str, Any]:
-        nonlocal entry
         key = await _authenticate(request, state, None)
-        entry = replace(entry, key_id=key["id"], key_name=key["name"])
+        entry.key_id, entry.key_name = key["id"], key["name"]
         _check_scope(key, "admin", UPLOAD_METHOD)
         limit = state.config.client_api.max_upload_size
         if request.content_length is not None and request.content_length > limit:
@@ -248,10 +248,10 @@ async def handle_upload(request: web.Request) -> web.Response:
         chunks = _body_chunks(request, state.config.server.body_timeout)
         payload = await depot.receive_payload(state.depot, chunks, limit)
         upload_id = await uploads.record(state.database, payload, key["name"])
-        entry = replace(entry, targets={"upload_id": upload_id})
+        entry.targets["upload_id"] = upload_id
         return {"upload_id": upload_id, "size": payload.size, "sha256": payload.sha256}
 
-    result = await _audited(state, lambda: entry, call)
+    result = await _audited(state, entry, call)
     await api_keys.record_call(state.database, entry)
     return web.Response(
         body=orjson.dumps(result), headers={"Content-Type": JSON_CONTENT_TYPE}

@@ -57,7 +57,11 @@ def _read_files(data: dict[str, Any]) -> list[tuple[str | None, bytes]]:
             f"data.files must be an array of at most {MAX_FILES} objects with "
             "name and content"
         )
-    return [_read_item(index, item) for index, item in enumerate(items)]
+    files = [_read_item(index, item) for index, item in enumerate(items)]
+    names = [name for name, _ in files]
+    if len(set(names)) < len(names):
+        raise InvalidParams("data.files names a file twice; give each name once")
+    return files
 
 
 def _read_item(index: int, item: Any) -> tuple[str | None, bytes]:
@@ -105,6 +109,12 @@ def _write_payload(root: Path, files: list[tuple[str | None, bytes]]) -> Path:
     for name, content in files:
         assert name is not None
         target = folder / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+        except (FileExistsError, IsADirectoryError, NotADirectoryError):
+            # Such as 'a' and 'a/b': one name is a folder of the other.
+            raise InvalidParams(
+                f"data.files name {preview(name)} conflicts with another file name"
+            ) from None
     return folder

@@ -170,6 +170,27 @@ async def test_package_create_rejects_path_escape(client, admin_key):
     assert "without '..'" in payload["error"]["message"]
 
 
+@pytest.mark.parametrize(
+    "names, message",
+    [
+        (["a.txt", "a.txt"], "data.files names a file twice; give each name once"),
+        (["a", "a/b"], "data.files name 'a/b' conflicts with another file name"),
+    ],
+    ids=["duplicate", "file-and-folder"],
+)
+async def test_package_create_rejects_name_clash(client, admin_key, names, message):
+    content = base64.b64encode(b"x").decode()
+    files = [{"name": name, "content": content} for name in names]
+
+    status, payload = await call(
+        client, admin_key, "oco.package.create", package_family_name="x",
+        version="1", install_procedure="run", files=files,
+    )  # fmt: skip
+
+    assert status == 400
+    assert payload["error"]["message"] == message
+
+
 async def test_package_create_rejects_non_zip(client, admin_key):
     status, payload = await call(
         client, admin_key, "oco.package.create", package_family_name="x",

@@ -31,8 +31,10 @@ MAX_NAME_LENGTH = 100
 KEY_PREFIX = "oco_"
 
 
-@dataclass(frozen=True)
+@dataclass
 class AuditEntry:
+    """One audit row, filled in while the call runs."""
+
     method: str
     key_id: int | None
     key_name: str | None
