@@ -474,7 +474,7 @@ async def _read_deployment(
         ),
         start_time=read_time(data, "date_start") or timefmt.now_text(),
         end_time=read_time(data, "date_end"),
-        priority=read_integer(data, "priority", 0, minimum=-(2**62)),
+        priority=read_integer(data, "priority", 0),
         sequence_mode=1 if read_boolean(data, "sequence_mode", False) else 0,
         force=read_boolean(data, "force_install_same_version", False),
         upgrade="none" if uninstall else upgrade,
@@ -528,7 +528,7 @@ async def deployment_rule_create(
         name=read_text(data, "name"),
         computer_group=str(read_id(data, "computer_group_id")),
         package_group=str(read_id(data, "package_group_id")),
-        priority=read_integer(data, "priority", 0, minimum=-(2**62)),
+        priority=read_integer(data, "priority", 0),
         sequence_mode=1 if read_boolean(data, "sequence_mode", False) else 0,
     )
     return {"id": await deployment_rules.add(context.database, spec)}

@@ -12,6 +12,7 @@ from typing import Any
 from ocoserver import timefmt
 from ocoserver.db import SQLITE_INTEGER_MAX
 from ocoserver.errors import InvalidParams, preview
+from ocoserver.jsonbody import INT64_MIN
 from ocoserver.params import read_flag, read_int
 
 # Maximum length of one text field, long enough for procedures and descriptions.
@@ -73,7 +74,9 @@ def read_text(data: dict[str, Any], name: str, default: str | None = None) -> st
     return text
 
 
-def read_integer(data: dict[str, Any], name: str, default: int, minimum: int) -> int:
+def read_integer(
+    data: dict[str, Any], name: str, default: int, minimum: int = INT64_MIN
+) -> int:
     if data.get(name) is None:
         return default
     return read_int(data[name], f"data.{name}", minimum=minimum)
