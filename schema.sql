@@ -365,3 +365,46 @@ CREATE TABLE rule_job (
 CREATE INDEX rule_job_computer_state ON rule_job (computer_id, state);
 -- Download slots and housekeeping look jobs up by state across computers.
 CREATE INDEX job_state ON job (state);
+
+
+-- Keys of the client API (administration over HTTP). Only the SHA-256 hash
+-- of a key is stored; the key itself is printed once when it is created.
+CREATE TABLE api_key (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    scope TEXT NOT NULL CHECK (scope IN ('read', 'deploy', 'admin')),
+    key_hash TEXT NOT NULL UNIQUE,
+    created TEXT NOT NULL,
+    last_used TEXT,
+    -- Set when the key is revoked; the row stays so the audit log keeps its name.
+    revoked TEXT
+);
+CREATE UNIQUE INDEX api_key_active_name ON api_key (name) WHERE revoked IS NULL;
+
+-- One row per client API call: who called which method on which objects,
+-- and how it ended. Never contains a key.
+CREATE TABLE api_audit (
+    id INTEGER PRIMARY KEY,
+    time TEXT NOT NULL,
+    key_id INTEGER,
+    key_name TEXT,
+    remote_address TEXT NOT NULL DEFAULT '',
+    method TEXT NOT NULL,
+    -- JSON object of the ids the call named or created, such as {"id": 4}.
+    targets TEXT NOT NULL DEFAULT '{}',
+    -- NULL for success, else the JSON-RPC error code.
+    error_code INTEGER
+);
+
+-- Package payloads uploaded over HTTP and not yet used by oco.package.create.
+-- The file is already in the depot under its final name.
+CREATE TABLE package_upload (
+    id TEXT PRIMARY KEY,
+    file_name TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    key_name TEXT NOT NULL,
+    created TEXT NOT NULL,
+    -- st_mtime_ns of the stored file, copied to package.file_mtime_ns.
+    mtime_ns INTEGER NOT NULL
+);

@@ -103,6 +103,13 @@ class SecurityConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ClientApiConfig:
+    # Largest package payload accepted by PUT /api-client/package-upload, in
+    # bytes. The upload is streamed to disk, so this bounds disk use only.
+    max_upload_size: int = 8 * 1024 * 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     server: ServerConfig = dataclasses.field(default_factory=ServerConfig)
     agent: AgentConfig = dataclasses.field(default_factory=AgentConfig)
@@ -110,6 +117,7 @@ class Config:
     housekeeping: HousekeepingConfig = dataclasses.field(
         default_factory=HousekeepingConfig
     )
+    client_api: ClientApiConfig = dataclasses.field(default_factory=ClientApiConfig)
 
     @property
     def data_dir(self) -> Path:
@@ -152,6 +160,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "agent": AgentConfig,
     "security": SecurityConfig,
     "housekeeping": HousekeepingConfig,
+    "client_api": ClientApiConfig,
 }
 
 _ENVIRONMENT: dict[str, tuple[str, str]] = {
@@ -249,6 +258,8 @@ def _check_value(key: str, default: Any, value: Any) -> None:
         raise ConfigError(
             f"server.max_body_size = {value} is invalid: use at least 1048576 bytes"
         )
+    if key == "client_api.max_upload_size" and value < 1:
+        raise ConfigError(f"{key} = {value} is invalid: use a positive number of bytes")
     if key == "server.log_level" and value not in LOG_LEVELS:
         raise ConfigError(
             f"server.log_level = {value!r} is invalid: use one of {', '.join(LOG_LEVELS)}"

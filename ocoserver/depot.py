@@ -11,6 +11,7 @@ depot before any file is opened.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import hashlib
 import logging
@@ -19,11 +20,14 @@ import secrets
 import shutil
 import tempfile
 import zipfile
+from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from ocoserver.errors import AdminError
+import aiofiles
+
+from ocoserver.errors import AdminError, PayloadTooLarge
 
 log = logging.getLogger("ocoserver.depot")
 
@@ -189,3 +193,60 @@ def _fsync_directory(directory: Path) -> None:
 
 def delete_payload(depot: Path, file_name: str) -> None:
     resolve(depot, file_name).unlink(missing_ok=True)
+
+
+async def receive_payload(
+    depot: Path, chunks: AsyncIterable[bytes], max_size: int
+) -> StoredPayload:
+    """Write a streamed ZIP payload into the depot, hashing it on the way.
+
+    At most about two CHUNK_SIZE buffers are held in memory, whatever the
+    payload's size. The file follows the same rule as `store_payload`:
+    temporary name, fsync, rename. Raises PayloadTooLarge past `max_size`
+    bytes and AdminError when the result is not a ZIP file.
+    """
+    depot.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary_name = tempfile.mkstemp(prefix=".upload-", dir=depot)
+    os.close(descriptor)
+    temporary = Path(temporary_name)
+    try:
+        size, sha256 = await _write_chunks(temporary, chunks, max_size)
+        if not await asyncio.to_thread(zipfile.is_zipfile, temporary):
+            raise AdminError("uploaded payload is not a ZIP file; upload a ZIP file")
+        file_name = f"{secrets.token_hex(12)}.zip"
+        os.replace(temporary, depot / file_name)
+        await asyncio.to_thread(_fsync_directory, depot)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    mtime_ns = (depot / file_name).stat().st_mtime_ns
+    return StoredPayload(
+        file_name=file_name, size=size, sha256=sha256, mtime_ns=mtime_ns
+    )
+
+
+async def _write_chunks(
+    path: Path, chunks: AsyncIterable[bytes], max_size: int
+) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    pending = bytearray()
+    async with aiofiles.open(path, "wb") as target:
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > max_size:
+                raise PayloadTooLarge(
+                    f"upload exceeds the limit of {max_size} bytes "
+                    "(client_api.max_upload_size)"
+                )
+            digest.update(chunk)
+            pending += chunk
+            # Network reads return small pieces; writing them in larger
+            # blocks saves a thread hand-off per piece.
+            if len(pending) >= CHUNK_SIZE:
+                await target.write(bytes(pending))
+                pending.clear()
+        await target.write(bytes(pending))
+        await target.flush()
+        await asyncio.to_thread(os.fsync, target.fileno())
+    return size, digest.hexdigest()

@@ -2,7 +2,8 @@
 
 Agents treat every status other than 200 as a failed request and retry at
 their next check-in, so each error carries a non-200 status: 400 for a
-malformed or invalid request, 401 for failed authentication, 404 for a
+malformed or invalid request, 401 for failed authentication, 403 for a
+client API key without the scope a method needs, 404 for a
 package that does not exist, 408 for a body not sent in time, 413 for a
 body over the size limit, 429 for an address blocked after repeated failed
 authentications, and 500 only for a fault of the server itself. The JSON-RPC codes are the standard
@@ -19,7 +20,9 @@ METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 # Application codes, from the JSON-RPC server error range -32000..-32099.
+ACTION_FAILED = -32000
 UNAUTHORIZED = -32001
+FORBIDDEN = -32003
 NOT_FOUND = -32004
 REQUEST_TIMEOUT = -32008
 PAYLOAD_TOO_LARGE = -32013
@@ -91,6 +94,21 @@ class Unauthorized(RpcError):
 
     code = UNAUTHORIZED
     status = 401
+
+
+class Forbidden(RpcError):
+    """The client API is disabled, or the key lacks the scope a method needs."""
+
+    code = FORBIDDEN
+    status = 403
+
+
+class ActionFailed(RpcError):
+    """A valid client API request whose action was rejected, such as a
+    duplicate name or an unknown id; the message names the value."""
+
+    code = ACTION_FAILED
+    status = 400
 
 
 class NotFound(RpcError):

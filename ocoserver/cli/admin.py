@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ocoserver.cli import (
+    api_keys,
     backup,
     computers,
     containers,
@@ -33,3 +34,4 @@ def add_commands(commands: Any) -> None:
     settings.add_commands(commands)
     passwords.add_commands(commands)
     backup.add_commands(commands)
+    api_keys.add_commands(commands)

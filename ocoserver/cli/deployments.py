@@ -26,7 +26,7 @@ from ocoserver.cli.common import (
 from ocoserver.config import Config
 from ocoserver.db import Database, Row, open_database
 from ocoserver.errors import AdminError
-from ocoserver.store import computers, groups, jobs, packages
+from ocoserver.store import computers, jobs, targets
 
 JOB_COLUMNS = [
     "id", "container", "computer", "package", "state", "progress", "return code",
@@ -233,22 +233,12 @@ def _parse_ip_ranges(texts: list[str]) -> tuple[str, ...]:
 async def _resolve_packages(
     database: Database, items: list[tuple[str, str]]
 ) -> list[int]:
-    ordered: dict[int, None] = {}
-    for kind, text in items:
-        if kind == "package":
-            package_id = parse_id(text, "package id", "ocoserver package list")
-            await packages.get(database, package_id)
-            ids = [package_id]
-        else:
-            ids = await groups.expand(database, groups.PACKAGE_GROUPS, text)
-            if not ids:
-                raise AdminError(
-                    f"package group {text!r} has no packages; add some with "
-                    "'ocoserver package-group add-member'"
-                )
-        for package_id in ids:
-            ordered.setdefault(package_id, None)
-    return list(ordered)
+    parsed: list[targets.PackageItem] = [
+        (kind, parse_id(text, "package id", "ocoserver package list"))
+        if kind == "package" else (kind, text)
+        for kind, text in items
+    ]
+    return await targets.package_ids(database, parsed)
 
 
 async def _resolve_computers(
@@ -257,16 +247,9 @@ async def _resolve_computers(
     rows = [await computers.get_by_hostname(database, name) for name in hostnames]
     # Hostnames compare case-insensitively, so check the stored names.
     _reject_repeats([row["hostname"].lower() for row in rows], "computer")
-    ordered = dict.fromkeys(row["id"] for row in rows)
-    for ref in group_refs:
-        ids = await groups.expand(database, groups.COMPUTER_GROUPS, ref)
-        if not ids:
-            raise AdminError(
-                f"computer group {ref!r} has no computers; add some with "
-                "'ocoserver computer-group add-member'"
-            )
-        ordered.update(dict.fromkeys(ids))
-    return list(ordered)
+    return await targets.computer_ids(
+        database, [row["id"] for row in rows], group_refs
+    )
 
 
 def _reject_repeats(values: list[str], option: str) -> None:

@@ -128,6 +128,23 @@ async def add(
     return package_id
 
 
+async def insert_stored(
+    connection: aiosqlite.Connection, spec: PackageSpec, payload: depot.StoredPayload
+) -> int:
+    """Insert a validated package whose payload is already in the depot."""
+    existing = await fetch_one(
+        connection,
+        "SELECT id FROM package WHERE family = ? AND version = ?",
+        (spec.family, spec.version),
+    )
+    if existing is not None:
+        raise AdminError(
+            f"package {spec.family} {spec.version} already exists (id "
+            f"{existing['id']}); choose another version"
+        )
+    return await _insert(connection, spec, payload)
+
+
 async def _check_unique(database: Database, spec: PackageSpec) -> None:
     existing = await database.fetch_one(
         "SELECT id FROM package WHERE family = ? AND version = ?",
