@@ -399,7 +399,7 @@ def test_package_remove_with_active_jobs(cli):
 
     assert result.code == 2
     assert len(result.err.splitlines()) == 1
-    assert "active jobs" in result.err
+    assert "has active jobs (1)" in result.err
 
 
 # deploy and job

@@ -259,8 +259,10 @@ async def remove(database: Database, depot_path: Path, package_id: int) -> Row:
         assert active is not None
         if active["count"]:
             raise AdminError(
-                f"package {package_id} has {active['count']} active jobs; remove "
-                "their job containers, or wait for its running rule jobs to end"
+                f"package {package_id} has active jobs ({active['count']}); remove "
+                "their job containers with 'ocoserver job-container remove ID' "
+                "('ocoserver job list --state waiting' shows them), or wait for "
+                "its running rule jobs to end"
             )
         await connection.execute("DELETE FROM package WHERE id = ?", (package_id,))
     if row["file_name"]:
