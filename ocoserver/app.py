@@ -13,7 +13,13 @@ from ocoserver.appkeys import RPC_ID, STATE, ServerState
 from ocoserver.auth_throttle import AuthThrottle
 from ocoserver.config import Config
 from ocoserver.db import Database
-from ocoserver.errors import InternalError, PayloadTooLarge, RpcError, TooManyRequests
+from ocoserver.errors import (
+    InternalError,
+    InvalidRequest,
+    PayloadTooLarge,
+    RpcError,
+    TooManyRequests,
+)
 from ocoserver.logtext import quote
 from ocoserver.rpc import JSON_CONTENT_TYPE, error_body
 from ocoserver.signing import ResponseClock
@@ -74,6 +80,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         log.warning("rejected request from %s: body too large", request.remote)
     except web.HTTPException:
         raise
+    except ConnectionResetError:
+        # The client went away, for example in the middle of an upload. The
+        # response below has nobody to reach; aiohttp drops it quietly.
+        log.info("client %s closed the connection during %s %s",
+                 request.remote, request.method, request.path)
+        response = _error_response(
+            request, InvalidRequest("the client closed the connection")
+        )
     except Exception:
         log.exception("internal error in %s %s", request.method, request.path)
         response = _error_response(request, InternalError("internal server error"))

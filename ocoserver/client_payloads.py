@@ -72,15 +72,34 @@ def _read_item(index: int, item: Any) -> tuple[str | None, bytes]:
     return name, _decode(item.get("content"), f"{where}.content")
 
 
+# Longest accepted relative file name in a payload, in UTF-8 bytes.
+MAX_NAME_BYTES = 1024
+
+
 def _check_name(name: Any, where: str) -> str:
     """Accept a relative path inside the package, such as 'setup/app.msi'."""
     if not isinstance(name, str) or not name.strip():
         raise InvalidParams(f"{where} must be a file name")
     path = PurePosixPath(name.replace("\\", "/"))
-    if path.is_absolute() or ".." in path.parts or not name.isprintable():
+    if (
+        path.is_absolute()
+        or ".." in path.parts
+        or not path.parts
+        or path.parts[0] == "."
+        or ":" in path.parts[0]
+        or not name.isprintable()
+    ):
         raise InvalidParams(
             f"{where} {preview(name)} is invalid: use a relative path inside the "
-            "package without '..'"
+            "package without '..', such as setup/app.msi"
+        )
+    # Linux limits: 255 bytes per path component and 4096 for a whole path;
+    # the package folder's own path takes part of the latter.
+    too_long = any(len(part.encode()) > 255 for part in path.parts)
+    if too_long or len(path.as_posix().encode()) > MAX_NAME_BYTES:
+        raise InvalidParams(
+            f"{where} {preview(name)} is too long: use at most 255 bytes per "
+            f"folder or file name and {MAX_NAME_BYTES} bytes in all"
         )
     return path.as_posix()
 

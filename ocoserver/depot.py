@@ -206,10 +206,12 @@ async def receive_payload(
     bytes and AdminError when the result is not a ZIP file.
     """
     depot.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary_name = tempfile.mkstemp(prefix=".upload-", dir=depot)
-    os.close(descriptor)
+    descriptor, temporary_name = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, dir=depot)
     temporary = Path(temporary_name)
     try:
+        # As in `store_payload`, the lock marks the upload as running for
+        # `remove_stale_uploads` until the file has its final name.
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
         size, sha256 = await _write_chunks(temporary, chunks, max_size)
         if not await asyncio.to_thread(zipfile.is_zipfile, temporary):
             raise AdminError("uploaded payload is not a ZIP file; upload a ZIP file")
@@ -219,6 +221,8 @@ async def receive_payload(
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+    finally:
+        os.close(descriptor)
     mtime_ns = (depot / file_name).stat().st_mtime_ns
     return StoredPayload(
         file_name=file_name, size=size, sha256=sha256, mtime_ns=mtime_ns

@@ -11,6 +11,8 @@ duplicate package version).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
 import threading
 import time
@@ -22,12 +24,13 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from ocoserver import timefmt
+from ocoserver import datalock, timefmt
 from ocoserver.app import create_app
 from ocoserver.appkeys import STATE, ServerState
 from ocoserver.client_http import CLIENT_PATH
 from ocoserver.config import Config
 from ocoserver.db import Database
+from ocoserver.errors import AdminError
 from ocoserver.store import api_keys, computers, containers, jobs, packages, targets
 
 log = logging.getLogger("ocoserver.embed")
@@ -57,19 +60,25 @@ class OcoServer:
             data_dir=str(data_dir), host=host, port=port
         )
         self._runner: web.AppRunner | None = None
+        self._lock = contextlib.ExitStack()
         self._state: ServerState | None = None
         self.port = 0
 
     async def __aenter__(self) -> OcoServer:
+        # The same lock as `python -m ocoserver`: one server per data directory.
+        lock = contextlib.ExitStack()
+        lock.enter_context(datalock.hold(self.config.data_dir, "embedded ocoserver"))
         app = create_app(self.config)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
         try:
+            await runner.setup()
             site = web.TCPSite(runner, self.config.server.host, self.config.server.port)
             await site.start()
         except BaseException:
             await runner.cleanup()
+            lock.close()
             raise
+        self._lock = lock
         self._runner = runner
         self._state = app[STATE]
         self.port = _bound_port(runner)
@@ -85,6 +94,7 @@ class OcoServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+            self._lock.close()
             log.info("embedded ocoserver stopped")
 
     @property
@@ -128,8 +138,12 @@ class OcoServer:
         `options` are the other PackageSpec fields, such as uninstall_procedure,
         success_codes or post_action.
         """
-        spec = packages.PackageSpec(
-            family=name, version=version, install_procedure=install, **options
+        codes = options.get("success_codes")
+        if isinstance(codes, list | tuple):
+            options["success_codes"] = ",".join(str(code) for code in codes)
+        spec = _build(
+            packages.PackageSpec,
+            family=name, version=version, install_procedure=install, **options,
         )
         path = None if source is None else Path(source)
         return await packages.add(self.database, self.config.depot_path, spec, path)
@@ -150,7 +164,8 @@ class OcoServer:
         database = self.database
         items: list[targets.PackageItem] = [("package", number) for number in packages]
         options.setdefault("start_time", timefmt.now_text())
-        deployment = jobs.Deployment(
+        deployment = _build(
+            jobs.Deployment,
             name=name,
             package_ids=await targets.package_ids(database, items),
             computer_ids=await self._computer_ids(computers),
@@ -224,6 +239,17 @@ class _WaitResult:
     label: str
     # The states still open, for the timeout message.
     open: str
+
+
+def _build(kind: type[T], **fields: Any) -> T:
+    """Build a dataclass from keyword options, naming an unknown option."""
+    known = {field.name for field in dataclasses.fields(kind)}  # type: ignore[arg-type]
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise AdminError(
+            f"unknown option {unknown[0]!r}; known options: {', '.join(sorted(known))}"
+        )
+    return kind(**fields)
 
 
 def _job_record(row: dict[str, Any]) -> dict[str, Any]:

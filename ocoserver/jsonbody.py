@@ -73,7 +73,10 @@ def _decode_with_stdlib(body: bytes) -> Any:
         raise ParseError(f"request body is not valid UTF-8: {error}") from None
     try:
         value = json.loads(
-            text, parse_constant=_reject_constant, parse_float=_parse_float
+            text,
+            parse_constant=_reject_constant,
+            parse_float=_parse_float,
+            parse_int=_parse_int,
         )
     except (json.JSONDecodeError, RecursionError) as error:
         raise ParseError(f"request body is not valid JSON: {error}") from None
@@ -83,6 +86,19 @@ def _decode_with_stdlib(body: bytes) -> Any:
 
 def _reject_constant(name: str) -> None:
     raise json.JSONDecodeError(f"{name} is not allowed in JSON", name, 0)
+
+
+# Python refuses to convert integer literals of more digits than this
+# (sys.get_int_max_str_digits); such a literal is kept as its text, like a
+# number beyond a double.
+MAX_INTEGER_DIGITS = 4300
+
+
+def _parse_int(literal: str) -> int | str:
+    """Return the int of a literal, or the literal itself when it is too long."""
+    if len(literal.lstrip("-")) > MAX_INTEGER_DIGITS:
+        return literal
+    return int(literal)
 
 
 def _parse_float(literal: str) -> float | str:

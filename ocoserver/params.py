@@ -29,14 +29,18 @@ def read_int(
     value: Any, where: str, minimum: int = INT64_MIN, maximum: int = INT64_MAX
 ) -> int:
     """Return an integer sent as a JSON integer or a decimal string."""
+    out_of_range = f"is out of range: use {minimum} to {maximum}"
     if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        digits = value.strip().lstrip("+-")
+        # Python refuses int() of very long digit strings; anything beyond
+        # 64 bits is out of range anyway.
+        if len(digits) > len(str(2**64)):
+            raise InvalidParams(f"{where} {preview(value)} {out_of_range}")
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidParams(f"{where} {preview(value)} is not an integer")
     if not minimum <= value <= maximum:
-        raise InvalidParams(
-            f"{where} {value} is out of range: use {minimum} to {maximum}"
-        )
+        raise InvalidParams(f"{where} {preview(value)} {out_of_range}")
     return value
 
 

@@ -526,6 +526,21 @@ def test_job_show_full_output(cli, data_dir):
     assert job["return_code"] == 0
 
 
+def test_job_show_escapes_terminal_control(cli, data_dir):
+    run_id(cli, "computer", "add", "pc1")
+    add_package(cli, "a")
+    run_id(cli, "deploy", "--name", "r", "--package", "1", "--computer", "pc1")
+    output = "\x1b[2Jcleared\n\tindented"
+    report_job(data_dir, "pc1", jobs.StateReport(1, jobs.AGENT_FINISHED, 0, output, None))
+
+    shown = cli("job", "show", "1").out
+    listed = cli("job", "list").out
+
+    assert "\\x1b[2Jcleared\n\tindented" in shown
+    assert "\x1b" not in shown
+    assert "\x1b" not in listed
+
+
 # event-rule and setting
 
 

@@ -157,8 +157,18 @@ async def test_package_create_base64_files(client, database, config, admin_key):
         assert archive.read("conf/app.ini") == b"[a]"
 
 
-async def test_package_create_rejects_path_escape(client, admin_key):
-    files = [{"name": "../evil", "content": base64.b64encode(b"x").decode()}]
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("../evil", "without '..'"),
+        (".", "without '..'"),
+        ("C:\\evil", "without '..'"),
+        ("a" * 300, "is too long"),
+        ("a/" * 3000, "is too long"),
+    ],
+)
+async def test_package_create_rejects_bad_name(client, admin_key, name, message):
+    files = [{"name": name, "content": base64.b64encode(b"x").decode()}]
 
     status, payload = await call(
         client, admin_key, "oco.package.create", package_family_name="x",
@@ -167,7 +177,7 @@ async def test_package_create_rejects_path_escape(client, admin_key):
 
     assert status == 400
     assert payload["error"]["code"] == -32602
-    assert "without '..'" in payload["error"]["message"]
+    assert message in payload["error"]["message"]
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from ocoserver.datalock import DataDirInUse
 from ocoserver.embed import OcoServer, SyncOcoServer
 from ocoserver.errors import AdminError
 from tests.admin import make_package_folder
@@ -105,3 +106,48 @@ def test_sync_server_stops_cleanly(tmp_path):
     assert computer_id == 1
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=1)
+
+
+BAD_DEPLOY_OPTIONS = [
+    ({"time_frames": ("garbage",)}, "time_frames: invalid time frame 'garbage'"),
+    ({"ip_ranges": ("garbage",)}, "ip_ranges: invalid IP range 'garbage'"),
+    ({"time_frames": "Mon 08:00-10:00"}, "give a list of texts"),
+    ({"start_time": "yesterday"}, "start_time: invalid time 'yesterday'"),
+    ({"priority": "high"}, "invalid priority 'high'"),
+    ({"sequence_mode": 5}, "invalid sequence_mode 5"),
+    ({"use_wol": True}, "unknown option 'use_wol'"),
+]
+
+
+@pytest.mark.parametrize(("options", "message"), BAD_DEPLOY_OPTIONS)
+async def test_embedded_deploy_validates(tmp_path, options, message):
+    async with OcoServer(data_dir=tmp_path / "data") as server:
+        await server.add_computer("pc-1")
+        package_id = await server.add_package(None, name="a", version="1", install="x")
+
+        with pytest.raises(AdminError) as raised:
+            await server.deploy("c", packages=[package_id], computers=["pc-1"], **options)
+        count = await server.database.fetch_value("SELECT COUNT(*) FROM job_container")
+
+    assert message in str(raised.value)
+    assert count == 0
+
+
+async def test_embedded_deploy_unknown_computer_id(tmp_path):
+    async with OcoServer(data_dir=tmp_path / "data") as server:
+        package_id = await server.add_package(None, name="a", version="1", install="x")
+
+        with pytest.raises(AdminError) as raised:
+            await server.deploy("c", packages=[package_id], computers=[999])
+
+    assert str(raised.value).startswith("computer 999 not found")
+
+
+async def test_embedded_server_holds_data_dir_lock(tmp_path):
+    async with OcoServer(data_dir=tmp_path / "data"):
+        with pytest.raises(DataDirInUse):
+            async with OcoServer(data_dir=tmp_path / "data"):
+                pass
+
+    async with OcoServer(data_dir=tmp_path / "data") as again:
+        assert again.port > 0

@@ -141,12 +141,14 @@ async def test_odd_numbers_stored_as_text(fleet, database, generation):
     body = fleet.agent(generation).body("update.json")
     body["params"]["data"]["serial"] = 2**70
     raw = agent_dumps(body).replace(b'"ram": ', b'"ram": 1e400, "x": ', 1)
+    raw = raw.replace(b'"cpu": ', b'"cpu": ' + b"7" * 5000 + b', "y": ', 1)
 
     await post_ok(fleet, generation, raw)
 
     computer = await computer_row(database, generation)
     assert computer["ram"] == "1e400"
     assert computer["serial"] == str(2**70)
+    assert computer["cpu"] == "7" * 5000
 
 
 async def test_duplicate_keys_last_wins(fleet, database):

@@ -254,6 +254,10 @@ REJECTED = [
          INVALID_PARAMS),
     Case("progress object", STATE, data({"download-progress": {"p": 5}}), 400,
          INVALID_PARAMS),
+    Case("state 5000 digits", STATE, replaced(b'"state": 2', b'"state": ' + b"2" * 5000),
+         400, INVALID_PARAMS),
+    Case("job id 5000 digit string", STATE, data({"job-id": "1" * 5000}), 400,
+         INVALID_PARAMS),
     # oco.agent.events
     Case("events object", EVENTS, data({"events": {"log": "System"}}), 400,
          INVALID_PARAMS),

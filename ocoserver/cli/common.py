@@ -67,12 +67,14 @@ class OneLineFormatter(logging.Formatter):
         return escape_control_characters(super().formatMessage(record))
 
 
-def escape_control_characters(text: str) -> str:
-    """Replace control characters with backslash escapes such as \\n."""
+def escape_control_characters(text: str, keep: str = "") -> str:
+    """Replace control characters, except those in `keep`, with escapes such as \\n."""
     if text.isprintable():
         return text
     return "".join(
-        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        char
+        if char.isprintable() or char in keep
+        else char.encode("unicode_escape").decode("ascii")
         for char in text
     )
 
@@ -107,7 +109,9 @@ def print_table(rows: Iterable[Mapping[str, Any]], columns: list[str]) -> None:
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
-    text = str(value).replace("\n", " ")
+    # Agents and API clients choose much of what a table shows; escaping
+    # control characters keeps their text from driving the terminal.
+    text = escape_control_characters(str(value).replace("\n", " "))
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -115,7 +119,7 @@ def print_fields(row: Mapping[str, Any]) -> None:
     """Print one record as 'name: value' lines, names aligned."""
     width = max((len(name) for name in row), default=0)
     for name, value in row.items():
-        text = "-" if value is None else str(value)
+        text = "-" if value is None else escape_control_characters(str(value))
         print(f"{name.ljust(width)}  {text}")
 
 

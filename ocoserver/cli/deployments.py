@@ -16,6 +16,7 @@ from ocoserver.cli.common import (
     add_command_group,
     add_json_option,
     add_leaf_command,
+    escape_control_characters,
     parse_id,
     parse_integer,
     parse_time,
@@ -298,7 +299,9 @@ async def run_job_show(args: argparse.Namespace, config: Config) -> int:
     print_fields(record)
     print()
     print("output:")
-    print(message if message else "(none)")
+    # Output keeps its lines and tabs; other control characters, such as
+    # terminal escape sequences, are shown escaped.
+    print(escape_control_characters(message, keep="\n\t") if message else "(none)")
     return 0
 
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiosqlite
 
 from ocoserver import compatibility, schedule, timefmt
-from ocoserver.db import Database, Row, execute, fetch_all, fetch_one
+from ocoserver.db import SQLITE_INTEGER_MAX, Database, Row, execute, fetch_all, fetch_one
 from ocoserver.errors import AdminError, InvalidParams, Unauthorized, preview
 from ocoserver.params import read_int, read_number
 from ocoserver.store.inventory import to_text
@@ -104,6 +106,73 @@ class PlannedJob:
     message: str
 
 
+def validate_deployment(deployment: Deployment) -> Deployment:
+    """Check every field and return the deployment in stored form.
+
+    The CLI, the client API and the embedding API all create containers
+    through here, so a value that passes cannot break a later check-in.
+    Raises AdminError naming the field and the value.
+    """
+    if not isinstance(deployment.name, str) or not deployment.name.strip():
+        raise AdminError("deployment name is empty: give --name")
+    for name in ("package_ids", "computer_ids"):
+        ids = getattr(deployment, name)
+        if not ids or not all(_is_id(number) for number in ids):
+            raise AdminError(
+                f"invalid {name} {preview(ids)}: give at least one, as positive ids"
+            )
+    for name in ("priority", "sequence_mode"):
+        value = getattr(deployment, name)
+        if not _is_id(value, minimum=-(2**63)):
+            raise AdminError(f"invalid {name} {preview(value)}: use a whole number")
+    if deployment.sequence_mode not in (0, 1):
+        raise AdminError(
+            f"invalid sequence_mode {deployment.sequence_mode}: use 0 (continue) "
+            "or 1 (abort the computer's remaining jobs)"
+        )
+    return dataclasses.replace(
+        deployment,
+        start_time=_stored_time(deployment.start_time, "start_time"),
+        end_time=None if deployment.end_time is None else _stored_time(
+            deployment.end_time, "end_time"
+        ),
+        time_frames=_canonical(deployment.time_frames, "time_frames",
+                               schedule.parse_time_frame, schedule.format_time_frame),
+        ip_ranges=_canonical(deployment.ip_ranges, "ip_ranges",
+                             schedule.parse_ip_range, schedule.format_ip_range),
+    )  # fmt: skip
+
+
+def _is_id(value: Any, minimum: int = 1) -> bool:
+    return (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and minimum <= value <= SQLITE_INTEGER_MAX
+    )
+
+
+def _stored_time(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise AdminError(f"invalid {name} {preview(value)}: give ISO 8601 text")
+    try:
+        return timefmt.parse_admin_time(value)
+    except ValueError as error:
+        raise AdminError(f"{name}: {error}") from None
+
+
+def _canonical(
+    texts: Any, name: str, parse: Callable[[str], Any], render: Callable[[Any], str]
+) -> tuple[str, ...]:
+    if isinstance(texts, str) or not isinstance(texts, list | tuple):
+        raise AdminError(f"invalid {name} {preview(texts)}: give a list of texts")
+    try:
+        return tuple(render(parse(text)) for text in texts)
+    except (TypeError, AttributeError):
+        raise AdminError(f"invalid {name} {preview(texts)}: give a list of texts") from None
+    except ValueError as error:
+        raise AdminError(f"{name}: {error}") from None
+
+
 async def create_container(database: Database, deployment: Deployment) -> int:
     """Create a job container with the jobs of a deployment, in order.
 
@@ -114,8 +183,7 @@ async def create_container(database: Database, deployment: Deployment) -> int:
     jobs for the other installed versions of the package family come right
     before the install job.
     """
-    if not deployment.name.strip():
-        raise AdminError("deployment name is empty: give --name")
+    deployment = validate_deployment(deployment)
     if deployment.end_time is not None and deployment.end_time <= deployment.start_time:
         raise AdminError(
             f"end time {deployment.end_time} is not after start time "
@@ -203,7 +271,10 @@ async def initial_state(
     computer = await fetch_one(
         connection, "SELECT os, architecture FROM computer WHERE id = ?", (computer_id,)
     )
-    assert computer is not None
+    if computer is None:
+        raise AdminError(
+            f"computer {computer_id} not found; 'ocoserver computer list' shows the ids"
+        )
     reason = compatibility.incompatibility(package, computer)
     if reason:
         return OS_INCOMPATIBLE, reason
