@@ -12,7 +12,7 @@ CREATE TABLE setting (
 );
 
 CREATE TABLE computer (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     -- NOTE: NOCASE folds ASCII letters only, so 'PC-Ä' and 'pc-ä' differ.
     hostname TEXT NOT NULL UNIQUE COLLATE NOCASE,
     uid TEXT NOT NULL DEFAULT '',
@@ -119,7 +119,7 @@ CREATE TABLE computer_service (
 );
 
 CREATE TABLE package (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     family TEXT NOT NULL,
     version TEXT NOT NULL,
     description TEXT NOT NULL DEFAULT '',
@@ -161,7 +161,7 @@ CREATE TABLE computer_package (
 );
 
 CREATE TABLE job_container (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL,
     enabled INTEGER NOT NULL DEFAULT 1,
     start_time TEXT NOT NULL,
@@ -184,10 +184,13 @@ CREATE TABLE job_container (
     ip_ranges TEXT NOT NULL DEFAULT ''
 );
 
+-- Ids of computers, packages, containers, jobs and rules are never reused
+-- (AUTOINCREMENT), so a late agent report for a deleted job cannot land on
+-- a new job that took its id.
 -- States: 0 waiting, 1 downloading, 2 executing, 3 succeeded, -1 failed,
 -- -2 expired, -3 OS incompatible, -4 package conflict, -5 already installed.
 CREATE TABLE job (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     container_id INTEGER NOT NULL REFERENCES job_container (id) ON DELETE CASCADE,
     computer_id INTEGER NOT NULL REFERENCES computer (id) ON DELETE CASCADE,
     package_id INTEGER NOT NULL REFERENCES package (id) ON DELETE CASCADE,
@@ -214,7 +217,7 @@ CREATE INDEX job_computer_state ON job (computer_id, state);
 CREATE INDEX job_container_jobs ON job (container_id);
 
 CREATE TABLE event_rule (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     log TEXT NOT NULL,
     query TEXT NOT NULL,
     created TEXT NOT NULL
@@ -251,7 +254,7 @@ CREATE TABLE seen_signature (
 -- computers; `ocoserver password-rule add` rejects every other overlap.
 -- Usernames compare case-insensitively, because Windows ignores their case.
 CREATE TABLE password_rule (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     all_computers INTEGER NOT NULL CHECK (all_computers IN (0, 1)),
     username TEXT NOT NULL COLLATE NOCASE CHECK (username <> ''),
     -- Characters the agent picks the new password from.
@@ -296,7 +299,7 @@ CREATE INDEX computer_password_computer
 -- Names are unique case-insensitively and never all digits, so a command
 -- argument is an id when it is all digits and a name otherwise.
 CREATE TABLE computer_group (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL UNIQUE COLLATE NOCASE,
     parent_id INTEGER REFERENCES computer_group (id),
     created TEXT NOT NULL
@@ -311,7 +314,7 @@ CREATE TABLE computer_group_member (
 CREATE INDEX computer_group_member_computer ON computer_group_member (computer_id);
 
 CREATE TABLE package_group (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL UNIQUE COLLATE NOCASE,
     parent_id INTEGER REFERENCES package_group (id),
     created TEXT NOT NULL
@@ -331,7 +334,7 @@ CREATE INDEX package_group_member_package ON package_group_member (package_id);
 -- package in package_group_id (with subgroups). The groups cannot be removed
 -- while a rule uses them.
 CREATE TABLE deployment_rule (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL UNIQUE COLLATE NOCASE,
     computer_group_id INTEGER NOT NULL REFERENCES computer_group (id),
     package_group_id INTEGER NOT NULL REFERENCES package_group (id),
@@ -345,7 +348,7 @@ CREATE TABLE deployment_rule (
 -- Jobs created by deployment rules. They have their own id range, and agents
 -- receive and report them as "dynamic-<id>". States as in the job table.
 CREATE TABLE rule_job (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     rule_id INTEGER NOT NULL REFERENCES deployment_rule (id) ON DELETE CASCADE,
     computer_id INTEGER NOT NULL REFERENCES computer (id) ON DELETE CASCADE,
     package_id INTEGER NOT NULL REFERENCES package (id) ON DELETE CASCADE,
@@ -370,7 +373,7 @@ CREATE INDEX job_state ON job (state);
 -- Keys of the client API (administration over HTTP). Only the SHA-256 hash
 -- of a key is stored; the key itself is printed once when it is created.
 CREATE TABLE api_key (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL,
     scope TEXT NOT NULL CHECK (scope IN ('read', 'deploy', 'admin')),
     key_hash TEXT NOT NULL UNIQUE,
@@ -384,7 +387,7 @@ CREATE UNIQUE INDEX api_key_active_name ON api_key (name) WHERE revoked IS NULL;
 -- One row per client API call: who called which method on which objects,
 -- and how it ended. Never contains a key.
 CREATE TABLE api_audit (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     time TEXT NOT NULL,
     key_id INTEGER,
     key_name TEXT,

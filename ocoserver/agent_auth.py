@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ import aiosqlite
 from ocoserver.auth_throttle import AuthThrottle
 from ocoserver.config import AgentConfig
 from ocoserver.db import Database, Row, fetch_one
-from ocoserver.errors import InvalidParams, Unauthorized
+from ocoserver.errors import InvalidParams, NotPermitted, Unauthorized, preview
 from ocoserver.logtext import quote
 from ocoserver.params import read_name
 from ocoserver.rpc import RpcRequest
@@ -37,6 +38,10 @@ from ocoserver.store.settings import AgentSettings, read_agent_settings
 log = logging.getLogger("ocoserver.auth")
 
 HELLO = "oco.agent.hello"
+
+# Largest accepted params.timestamp, in Unix seconds (the year 5138); any
+# larger number is no timestamp and is kept out of float arithmetic.
+MAX_TIMESTAMP = 1e11
 
 # Agents send the machine UUID (36 characters) or an empty string.
 MAX_UID_LENGTH = 128
@@ -153,6 +158,13 @@ async def authenticate(
                 await authorize(connection, caller)
         await _follow_identity(database, caller, hostname, uid)
         return caller
+    except NotPermitted as error:
+        log.warning(
+            "refused agent request: remote=%s hostname=%s method=%s reason=%s",
+            quote(call.remote), quote(hostname), quote(call.method),
+            quote(error.message),
+        )
+        raise
     except Unauthorized as error:
         log_rejection(call, hostname, error.message)
         if throttle is not None:
@@ -345,8 +357,18 @@ async def _accept_timestamp(
 ) -> None:
     """Apply the replay rule of signing.py to a signed request."""
     timestamp = call.params.get("timestamp")
+    # A malformed timestamp of a correctly signed request is an invalid
+    # request (400), not a failed authentication.
     if isinstance(timestamp, bool) or not isinstance(timestamp, int | float):
-        raise Rejected("params.timestamp is missing or not a number")
+        raise InvalidParams(
+            f"params.timestamp {preview(timestamp)} is invalid: send Unix seconds "
+            "as a number"
+        )
+    if not math.isfinite(timestamp) or abs(timestamp) > MAX_TIMESTAMP:
+        raise InvalidParams(
+            f"params.timestamp {preview(timestamp)} is out of range: send Unix "
+            "seconds as a number"
+        )
     timestamp = float(timestamp)
     now = time.time()
     if timestamp > now + agent_config.max_clock_skew:

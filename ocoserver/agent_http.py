@@ -13,9 +13,10 @@ import logging
 
 import aiosqlite
 from aiohttp import ClientPayloadError, web
+from aiohttp.web_protocol import RequestPayloadError
 
 from ocoserver import package_download
-from ocoserver.agent_auth import AgentCall, Caller, Rejected, authenticate
+from ocoserver.agent_auth import AgentCall, Caller, authenticate
 from ocoserver.agent_methods import METHODS, MethodContext
 from ocoserver.appkeys import RPC_ID, STATE
 from ocoserver.client_address import client_address
@@ -24,6 +25,7 @@ from ocoserver.errors import (
     InvalidRequest,
     MethodNotFound,
     NotFound,
+    NotPermitted,
     PayloadTooLarge,
     RequestTimeout,
     Unauthorized,
@@ -99,7 +101,7 @@ async def _read_body(request: web.Request) -> bytes:
     try:
         async with asyncio.timeout(timeout):
             return await request.read()
-    except ClientPayloadError as error:
+    except (ClientPayloadError, RequestPayloadError) as error:
         raise InvalidRequest(f"request body is incomplete: {error}") from None
     except TimeoutError:
         raise RequestTimeout(
@@ -180,7 +182,7 @@ async def handle_download(request: web.Request) -> web.StreamResponse:
                 connection, caller.computer_id, package_id
             )
         ):
-            raise Rejected(
+            raise NotPermitted(
                 f"computer {caller.hostname} has no pending job for package {package_id}"
             )
 

@@ -20,6 +20,7 @@ from ocoserver.errors import (
     RpcError,
     TooManyRequests,
 )
+from ocoserver.client_address import client_address
 from ocoserver.logtext import quote
 from ocoserver.rpc import JSON_CONTENT_TYPE, error_body
 from ocoserver.signing import ResponseClock
@@ -57,13 +58,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         elif isinstance(error, TooManyRequests):
             # The block itself is logged once when it starts, so a flood of
             # rejected requests does not flood the log.
-            log.debug("rejected request from blocked address %s", request.remote)
+            log.debug("rejected request from blocked address %s", client_address(request))
         else:
             # The message can repeat client text such as a hostname, so it is
             # quoted to keep it on one line that no log filter misreads.
             log.info(
                 "rejected request %s %s from %s: %s (%d)", request.method,
-                request.path, request.remote, quote(error.message), error.code,
+                request.path, client_address(request), quote(error.message), error.code,
             )
         response = _error_response(request, error)
     except web.HTTPRequestEntityTooLarge:
@@ -77,14 +78,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                 "(server.max_body_size)"
             ),
         )
-        log.warning("rejected request from %s: body too large", request.remote)
+        log.warning("rejected request from %s: body too large", client_address(request))
     except web.HTTPException:
         raise
     except ConnectionResetError:
         # The client went away, for example in the middle of an upload. The
         # response below has nobody to reach; aiohttp drops it quietly.
         log.info("client %s closed the connection during %s %s",
-                 request.remote, request.method, request.path)
+                 client_address(request), request.method, request.path)
         response = _error_response(
             request, InvalidRequest("the client closed the connection")
         )
@@ -92,7 +93,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         log.exception("internal error in %s %s", request.method, request.path)
         response = _error_response(request, InternalError("internal server error"))
     access_log.debug(
-        "%s %s %s %d %.1fms", request.remote, request.method, request.path_qs
+        "%s %s %s %d %.1fms", client_address(request), request.method, request.path_qs
         if "agent-key" not in request.query else request.path,
         response.status, (time.perf_counter() - started) * 1000,
     )

@@ -257,6 +257,16 @@ def restore_backup(config: Config, source: Path, replace: bool,
             f"{source} contains no {DATABASE_NAME}; give a directory written by "
             "'ocoserver backup'"
         )
+    # Restoring the data directory onto itself would move its database aside
+    # and then copy from the moved-away path, which no longer exists.
+    target = config.data_dir.resolve()
+    if source.resolve() == target or source_database.resolve() == (
+        config.database_path.resolve()
+    ):
+        raise AdminError(
+            f"{source} is the data directory itself; give a directory written by "
+            "'ocoserver backup'"
+        )
     with datalock.hold(config.data_dir, "ocoserver restore"):
         _move_current_files(config, replace, report)
         config.database_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import orjson
 from aiohttp import ClientPayloadError, hdrs, web
+from aiohttp.web_protocol import RequestPayloadError
 
 from ocoserver import depot
 from ocoserver.agent_http import _read_body, _require_json_content_type
@@ -269,7 +270,7 @@ async def _body_chunks(request: web.Request, timeout: float) -> AsyncIterator[by
                 f"upload stalled: no data within {timeout:g} seconds "
                 "(server.body_timeout)"
             ) from None
-        except ClientPayloadError as error:
+        except (ClientPayloadError, RequestPayloadError) as error:
             raise InvalidRequest(f"upload body is incomplete: {error}") from None
         if not chunk:
             return

@@ -37,6 +37,14 @@ BUSY_TIMEOUT_MS = 10_000
 # Python integers raise OverflowError when bound to a statement.
 SQLITE_INTEGER_MAX = 2**63 - 1
 
+
+def id_from_text(text: str) -> int | None:
+    """Return the row id an all-digits text names, or None when none can exist."""
+    if not text.isascii() or not text.isdigit() or len(text) > 19:
+        return None
+    number = int(text)
+    return number if 1 <= number <= SQLITE_INTEGER_MAX else None
+
 READER_COUNT = 4
 
 Row = dict[str, Any]

@@ -51,7 +51,7 @@ def resolve(depot: Path, file_name: str) -> Path:
     root = depot.resolve()
     path = (root / file_name).resolve()
     if path.parent != root:
-        raise ValueError(f"package file name {file_name!r} leaves the depot")
+        raise ValueError(f"package file {file_name!r} resolves to {path}, outside the depot")
     return path
 
 

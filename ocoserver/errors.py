@@ -96,6 +96,15 @@ class Unauthorized(RpcError):
     status = 401
 
 
+class NotPermitted(Unauthorized):
+    """An authenticated computer asked for an object that is not its own.
+
+    Agents see the same 401 as for failed authentication, but the request
+    does not count as a failed authentication of the client address: an
+    agent's late report for a job that moved on is no attack.
+    """
+
+
 class Forbidden(RpcError):
     """The client API is disabled, or the key lacks the scope a method needs."""
 

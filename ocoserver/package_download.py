@@ -48,7 +48,16 @@ async def verified_payload(database: Database, depot_path: Path, package: Row) -
     and logs both.
     """
     package_id = package["id"]
-    path = depot.resolve(depot_path, package["file_name"])
+    try:
+        path = depot.resolve(depot_path, package["file_name"])
+    except ValueError as error:
+        # The stored name is the server's own, so the file in the depot was
+        # replaced by a link that leads elsewhere.
+        log.error("package %d file rejected: %s", package_id, error)
+        raise InternalError(
+            f"package {package_id} file is not a plain file in the depot; add the "
+            "package again"
+        ) from None
     try:
         status = await asyncio.to_thread(os.stat, path)
     except FileNotFoundError:

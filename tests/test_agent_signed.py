@@ -273,9 +273,11 @@ async def test_signed_rejection_changes_nothing(client, config, database, case, 
 
     response = await _send_signed_rejected(agent, case, body, raw, package_id)
 
-    assert response.status == 401
+    # A malformed timestamp under a valid signature is an invalid request.
+    expected = (400, -32602) if case == "bad-timestamp" else (401, -32001)
+    assert response.status == expected[0]
     payload = await response.json()
-    assert payload["error"]["code"] == -32001
+    assert payload["error"]["code"] == expected[1]
     assert snapshot(config.database_path) == before
 
 

@@ -9,6 +9,7 @@ real server on 127.0.0.1.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -23,7 +24,7 @@ from ocoserver.app import create_app
 from ocoserver.auth_throttle import AuthThrottle
 from ocoserver.config import Config, SecurityConfig
 from ocoserver.errors import TooManyRequests
-from tests.admin import add_package, register
+from tests.admin import add_package, deploy, register, run_cli
 from tests.agents import PlainAgent
 
 
@@ -328,3 +329,27 @@ async def test_log_line_quotes_hostname(config, source, caplog):
     assert first_remote is not None
     assert first_remote.group(1) == "127.0.0.2"
     assert 'hostname="x remote=203.0.113.9 reason=\\"a\\""' in record.message
+
+
+async def test_foreign_job_reports_not_counted(config, source, caplog):
+    caplog.set_level(logging.INFO, logger="ocoserver")
+    agent = await confirmed_agent(config, source(1))
+    await register(config, "lab-pc-02")
+    other = PlainAgent(source(1), hostname="lab-pc-02")
+    await other.hello()
+    package_id = await add_package(config, "-")
+    await deploy(config, [package_id], ["lab-pc-02"])
+    _, output = await run_cli(config, "job", "list", "--json")
+    [job] = [row["id"] for row in json.loads(output)]
+
+    statuses = [
+        (await agent.call("update_job_state-finished.json", **{"job-id": job}))[0]
+        for _ in range(5)
+    ]
+    params = await agent.hello()
+
+    assert statuses == [401] * 5
+    assert params["software-jobs"] == []
+    refused = [r.message for r in caplog.records if "refused agent request" in r.message]
+    assert len(refused) == 5
+    assert not [r for r in caplog.records if "rejected agent request" in r.message]

@@ -233,6 +233,21 @@ async def test_restore_rejects_existing_database(tmp_path: Path, capsys):
     assert data_config.database_path.read_bytes() == before
 
 
+async def test_restore_rejects_own_data_dir(tmp_path: Path, capsys):
+    await make_backup(tmp_path)
+    data_config = Config.for_tests(tmp_path / "data")
+    before = data_config.database_path.read_bytes()
+
+    code, _ = await run_cli(
+        data_config, "restore", str(data_config.data_dir), "--replace"
+    )
+
+    assert code == 2
+    assert "is the data directory itself" in capsys.readouterr().err
+    assert data_config.database_path.read_bytes() == before
+    assert list(data_config.data_dir.glob("replaced-*")) == []
+
+
 async def test_restore_replace_moves_files_aside(tmp_path: Path):
     backup_dir = await make_backup(tmp_path)
     data_config = Config.for_tests(tmp_path / "data")

@@ -703,6 +703,8 @@ INVALID_INPUT = [
     (["package", "remove", "9" * 23], "9" * 23),
     (["event-rule", "remove", "9" * 23], "9" * 23),
     ([*DEPLOY, "--priority", "9" * 23], "9" * 23),
+    (["computer-group", "show", "9" * 23], "9" * 23),
+    (["deployment-rule", "remove", "9" * 23], "9" * 23),
 ]  # fmt: skip
 
 

@@ -158,6 +158,23 @@ async def test_vanished_payload_not_found(client, config, database, tmp_path):
     )
 
 
+async def test_linked_payload_rejected(client, config, database, tmp_path):
+    agent, package = await _ready_download(client, config, tmp_path, PlainAgent)
+    row = await database.fetch_one("SELECT file_name FROM package")
+    path = _payload_path(config, row)
+    outside = tmp_path / "copy.zip"
+    outside.write_bytes(path.read_bytes())
+    path.unlink()
+    path.symlink_to(outside)
+
+    response = await agent.download(package["id"])
+    payload = await response.json()
+
+    assert response.status == 500
+    assert payload["error"]["code"] == -32603
+    assert "not a plain file in the depot" in payload["error"]["message"]
+
+
 async def test_touched_payload_rehashed(client, config, database, tmp_path):
     agent, package = await _ready_download(client, config, tmp_path, PlainAgent)
     row = await database.fetch_one("SELECT file_name FROM package")

@@ -70,7 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # An administration command reports on stdout; its stderr carries
         # only warnings and errors so that scripts see a clean result.
         setup_logging("warning")
-        _warn_if_new_database(config)
+        # backup and restore report a missing database themselves.
+        if args.command not in ("backup", "restore"):
+            _warn_if_new_database(config)
         return int(asyncio.run(args.run(args, config)) or 0)
     except (AdminError, ConfigError, SchemaError, DataDirInUse) as error:
         print(f"ocoserver: error: {error}", file=sys.stderr)

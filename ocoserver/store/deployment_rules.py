@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import aiosqlite
 
 from ocoserver import timefmt
-from ocoserver.db import Database, Row, execute, fetch_one
+from ocoserver.db import Database, Row, execute, fetch_one, id_from_text
 from ocoserver.errors import AdminError
 from ocoserver.store import groups, rule_jobs
 
@@ -80,8 +80,11 @@ async def add(database: Database, spec: RuleSpec) -> int:
 async def _find(connection: aiosqlite.Connection, ref: str) -> Row | None:
     ref = ref.strip()
     if ref.isdigit():
+        rule_id = id_from_text(ref)
+        if rule_id is None:
+            return None
         return await fetch_one(
-            connection, "SELECT * FROM deployment_rule WHERE id = ?", (int(ref),)
+            connection, "SELECT * FROM deployment_rule WHERE id = ?", (rule_id,)
         )
     return await fetch_one(
         connection, "SELECT * FROM deployment_rule WHERE name = ?", (ref,)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import aiosqlite
 
 from ocoserver import timefmt
-from ocoserver.db import Database, Row, execute, fetch_all, fetch_one
+from ocoserver.db import Database, Row, execute, fetch_all, fetch_one, id_from_text
 from ocoserver.errors import AdminError
 
 log = logging.getLogger("ocoserver.groups")
@@ -74,8 +74,11 @@ async def find(
     """Find a group by id (all digits) or by name (case-insensitive)."""
     ref = ref.strip()
     if ref.isdigit():
+        group_id = id_from_text(ref)
+        if group_id is None:
+            return None
         sql = f"SELECT * FROM {kind.table} WHERE id = ?"
-        return await fetch_one(connection, sql, (int(ref),))
+        return await fetch_one(connection, sql, (group_id,))
     sql = f"SELECT * FROM {kind.table} WHERE name = ?"
     return await fetch_one(connection, sql, (ref,))
 

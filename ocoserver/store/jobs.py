@@ -13,7 +13,7 @@ import aiosqlite
 
 from ocoserver import compatibility, schedule, timefmt
 from ocoserver.db import SQLITE_INTEGER_MAX, Database, Row, execute, fetch_all, fetch_one
-from ocoserver.errors import AdminError, InvalidParams, Unauthorized, preview
+from ocoserver.errors import AdminError, InvalidParams, NotPermitted, preview
 from ocoserver.params import read_int, read_number
 from ocoserver.store.inventory import to_text
 
@@ -598,7 +598,7 @@ async def fetch_own_job(
 ) -> Row:
     """Return a job with its package's success codes, if it is the computer's.
 
-    Raises InvalidParams for an unknown job and Unauthorized for a job of
+    Raises InvalidParams for an unknown job and NotPermitted for a job of
     another computer.
     """
     job = await fetch_one(
@@ -611,7 +611,7 @@ async def fetch_own_job(
     if job is None:
         raise InvalidParams(f"job {job_id} not found")
     if job["computer_id"] != computer["id"]:
-        raise Unauthorized(f"job {job_id} belongs to another computer")
+        raise NotPermitted(f"job {job_id} belongs to another computer")
     return job
 
 

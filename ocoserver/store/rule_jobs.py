@@ -19,7 +19,7 @@ import aiosqlite
 
 from ocoserver import timefmt
 from ocoserver.db import Row, fetch_all, fetch_one
-from ocoserver.errors import InvalidParams, Unauthorized
+from ocoserver.errors import InvalidParams, NotPermitted
 from ocoserver.store import groups, jobs
 
 log = logging.getLogger("ocoserver.rule_jobs")
@@ -150,7 +150,7 @@ async def fetch_own_job(
 ) -> Row:
     """Return rule job N of "dynamic-N" with its package's success codes.
 
-    Raises InvalidParams for an unknown job and Unauthorized for a job of
+    Raises InvalidParams for an unknown job and NotPermitted for a job of
     another computer.
     """
     job = await fetch_one(
@@ -163,7 +163,7 @@ async def fetch_own_job(
     if job is None:
         raise InvalidParams(f"job {DYNAMIC_PREFIX}{job_id} not found")
     if job["computer_id"] != computer["id"]:
-        raise Unauthorized(f"job {DYNAMIC_PREFIX}{job_id} belongs to another computer")
+        raise NotPermitted(f"job {DYNAMIC_PREFIX}{job_id} belongs to another computer")
     return job
 
 
