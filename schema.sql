@@ -363,6 +363,8 @@ CREATE TABLE rule_job (
     execution_started TEXT,
     execution_finished TEXT,
     last_update TEXT,
+    -- Transport failures retried so far (see agent.max_job_retries).
+    retries INTEGER NOT NULL DEFAULT 0,
     UNIQUE (rule_id, computer_id, package_id)
 );
 CREATE INDEX rule_job_computer_state ON rule_job (computer_id, state);

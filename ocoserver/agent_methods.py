@@ -250,7 +250,8 @@ async def update_job_state(context: MethodContext) -> dict[str, Any]:
     async with context.database.transaction() as connection:
         if report.dynamic:
             succeeded = await rule_jobs.apply_state_report(
-                connection, context.caller.computer, report
+                connection, context.caller.computer, report,
+                context.agent_config.max_job_retries,
             )
         else:
             succeeded = await jobs.apply_state_report(

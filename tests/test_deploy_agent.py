@@ -184,6 +184,21 @@ async def test_rule_job_package_download(client, config, database, tmp_path):
     assert len(await response.read()) > 0
 
 
+async def test_rule_job_transport_failure_retried(client, config, database):
+    await rule_with_late_member(config, database)
+    agent = PlainAgent(client)
+    await agent.hello()
+
+    await agent.call("update_job_state-error.json", **{"job-id": "dynamic-5"})
+    params = await agent.hello()
+
+    job = await database.fetch_one("SELECT state, retries, message FROM rule_job WHERE id = 5")
+    assert job["state"] == 0
+    assert job["retries"] == 1
+    assert job["message"].startswith("retry 1 of 3 after a transport failure")
+    assert params["software-jobs"][0]["id"] == "dynamic-5"
+
+
 async def test_rule_disabled_not_in_hello(client, config, database):
     await rule_with_late_member(config, database)
     await cli_ok(config, "deployment-rule", "disable", "office basics")

@@ -687,22 +687,29 @@ async def _retry(
     max_retries: int,
     now: str,
 ) -> None:
+    await connection.execute(
+        "UPDATE job SET state = 0, retries = :attempt, return_code = :code, "
+        "message = :message, download_progress = NULL, offered = NULL, "
+        "last_update = :now WHERE id = :id",
+        retry_values(job, report, max_retries, now),
+    )
+    log.info(
+        "job %d failed in transport (return code %s); waiting again, retry %d of %d",
+        job["id"], report.return_code, job["retries"] + 1, max_retries,
+    )
+
+
+def retry_values(
+    job: Row, report: StateReport, max_retries: int, now: str
+) -> dict[str, Any]:
+    """Return the statement values that put a job back to waiting for a retry."""
     attempt = job["retries"] + 1
     message = (
         f"retry {attempt} of {max_retries} after a transport failure "
         f"(return code {report.return_code}): {report.message}"
     )
-    await connection.execute(
-        "UPDATE job SET state = 0, retries = :attempt, return_code = :code, "
-        "message = :message, download_progress = NULL, offered = NULL, "
-        "last_update = :now WHERE id = :id",
-        {"attempt": attempt, "code": report.return_code, "message": message,
-         "now": now, "id": job["id"]},
-    )
-    log.info(
-        "job %d failed in transport (return code %s); waiting again, retry %d of %d",
-        job["id"], report.return_code, attempt, max_retries,
-    )
+    return {"attempt": attempt, "code": report.return_code, "message": message,
+            "now": now, "id": job["id"]}  # fmt: skip
 
 
 def stored_state(job: Row, report: StateReport) -> int:

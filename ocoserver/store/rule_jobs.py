@@ -168,11 +168,15 @@ async def fetch_own_job(
 
 
 async def apply_state_report(
-    connection: aiosqlite.Connection, computer: Row, report: jobs.StateReport
+    connection: aiosqlite.Connection,
+    computer: Row,
+    report: jobs.StateReport,
+    max_retries: int = 0,
 ) -> bool:
     """Apply an agent's report for a rule job; return whether the job succeeded.
 
-    `report.job_id` is the N of the agent's "dynamic-N".
+    `report.job_id` is the N of the agent's "dynamic-N". Transport failures
+    are retried as for container jobs.
     """
     job_id = report.job_id
     job = await fetch_own_job(connection, computer, job_id)
@@ -182,6 +186,19 @@ async def apply_state_report(
 
     new_state = jobs.stored_state(job, report)
     now = timefmt.now_text()
+    if jobs.is_transport_failure(job, report) and job["retries"] < max_retries:
+        await connection.execute(
+            "UPDATE rule_job SET state = 0, retries = :attempt, return_code = :code, "
+            "message = :message, download_progress = NULL, last_update = :now "
+            "WHERE id = :id",
+            jobs.retry_values(job, report, max_retries, now),
+        )
+        log.info(
+            "rule job %d failed in transport (return code %s); waiting again, "
+            "retry %d of %d", job_id, report.return_code, job["retries"] + 1,
+            max_retries,
+        )
+        return False
     await _update(connection, job_id, new_state, report, now)
     if new_state == jobs.SUCCEEDED:
         await _record_installed(connection, job, now)
