@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ocoserver.simulate import FleetOptions, run_fleet
+from ocoserver.simulate.__main__ import main as simulate_main
 from ocoserver.store import jobs
 from tests.admin import add_package, deploy, job_rows, make_package_folder, register
 
@@ -91,3 +92,19 @@ async def test_simulator_command_fails_on_errors(client):
 
     assert code == 1
     assert "errors: http-401 1" in output
+
+
+def test_simulator_rejects_bad_keys_file(tmp_path: Path, capsys):
+    broken = tmp_path / "keys.json"
+    broken.write_text("{bad", encoding="utf-8")
+    missing_folder = tmp_path / "absent" / "keys.json"
+
+    broken_code = simulate_main(["--keys-file", str(broken), "--agents", "1"])
+    broken_err = capsys.readouterr().err
+    folder_code = simulate_main(["--keys-file", str(missing_folder), "--agents", "1"])
+    folder_err = capsys.readouterr().err
+
+    assert broken_code == 2
+    assert f"keys file {broken} cannot be read" in broken_err
+    assert folder_code == 2
+    assert f"folder {missing_folder.parent} is missing or not writable" in folder_err

@@ -11,7 +11,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ocoserver.simulate.fleet import FleetOptions, print_status, run_fleet
+from ocoserver.simulate.fleet import (
+    FleetOptions,
+    KeysFileError,
+    print_status,
+    read_keys_file,
+    run_fleet,
+)
 from ocoserver.simulate.stats import format_summary
 
 GENERATIONS = {"1": 1, "2": 2, "mixed": 0}
@@ -96,6 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     options = options_from(args)
+    try:
+        read_keys_file(options.keys_file)
+    except KeysFileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     summary = asyncio.run(run(options, args.status_every))
     if sys.stderr.isatty():
         sys.stderr.write("\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import logging
 import random
 import sys
@@ -54,11 +55,41 @@ class FleetOptions:
         return 1 if number % 2 else 2
 
 
+class KeysFileError(ValueError):
+    """The keys file cannot be read or written; raised before any request."""
+
+
+def read_keys_file(path: Path | None) -> dict[str, dict[str, object]]:
+    """Read the stored identities, checking first that the file can be written.
+
+    A keys file that cannot be written at the end would lose the keys the
+    agents received, and the server would then reject those computers.
+    """
+    if path is None:
+        return {}
+    if not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
+        raise KeysFileError(
+            f"keys file {path}: folder {path.parent} is missing or not writable; "
+            "give a path in a writable folder"
+        )
+    if not path.exists():
+        return {}
+    try:
+        stored = json.loads(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise KeysFileError(f"keys file {path} cannot be read: {error}") from None
+    if not isinstance(stored, dict) or not all(
+        isinstance(entry, dict) for entry in stored.values()
+    ):
+        raise KeysFileError(
+            f"keys file {path} is not a keys file of this simulator; give another path"
+        )
+    return stored
+
+
 def load_identities(options: FleetOptions) -> list[AgentIdentity]:
     """Return one identity per agent, with keys from the keys file when it has them."""
-    stored: dict[str, dict[str, object]] = {}
-    if options.keys_file is not None and options.keys_file.exists():
-        stored = json.loads(options.keys_file.read_text("utf-8"))
+    stored = read_keys_file(options.keys_file)
     identities = []
     for offset, hostname in enumerate(options.hostnames()):
         if hostname in stored:
