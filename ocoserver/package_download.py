@@ -138,9 +138,17 @@ class RequestViews:
 
 
 def _if_range_tag(request: web.BaseRequest) -> str | None:
-    """Return the If-Range header when it is an entity tag rather than a date."""
+    """Return the If-Range header unless it is an HTTP date, which aiohttp checks.
+
+    A value that is neither an entity tag nor a date, such as a SHA-256
+    without quotes, matches nothing, so the whole file is sent for it.
+    """
     value = request.headers.get(hdrs.IF_RANGE, "").strip()
-    return value if value.startswith(('"', "W/")) else None
+    if not value:
+        return None
+    if value.startswith(('"', "W/")) or request.if_range is None:
+        return value
+    return None
 
 
 class PackageFileResponse(web.FileResponse):

@@ -79,6 +79,18 @@ async def test_weak_if_range_sends_whole(client, config, tmp_path):
     assert len(body) == package["size"]
 
 
+async def test_unquoted_if_range_sends_whole(client, config, tmp_path):
+    agent, package = await _ready_download(client, config, tmp_path, PlainAgent)
+
+    response = await agent.download(
+        package["id"], headers={"Range": "bytes=100-", "If-Range": package["sha256"]}
+    )
+    body = await response.read()
+
+    assert response.status == 200
+    assert len(body) == package["size"]
+
+
 async def test_range_without_if_range(client, config, tmp_path):
     agent, package = await _ready_download(client, config, tmp_path, PlainAgent)
 
