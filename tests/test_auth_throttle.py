@@ -353,3 +353,36 @@ async def test_foreign_job_reports_not_counted(config, source, caplog):
     refused = [r.message for r in caplog.records if "refused agent request" in r.message]
     assert len(refused) == 5
     assert not [r for r in caplog.records if "rejected agent request" in r.message]
+
+
+@pytest.fixture
+def default_config(tmp_path: Path) -> Config:
+    return Config.for_tests(tmp_path / "default-data")
+
+
+async def test_default_limit_blocks_eleventh_guess(default_config):
+    runner = web.AppRunner(create_app(default_config))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    attacker_session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+    )
+    agent_session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(local_addr=("127.0.0.1", 0))
+    )
+    try:
+        agent = await confirmed_agent(default_config, SourceClient(agent_session, url))
+        attacker = guesser(SourceClient(attacker_session, url))
+
+        statuses = [(await attacker.call("hello.json"))[0] for _ in range(11)]
+        params = await agent.hello()
+    finally:
+        await attacker_session.close()
+        await agent_session.close()
+        await runner.cleanup()
+
+    assert default_config.security.auth_failure_limit == 10
+    assert statuses == [401] * 10 + [429]
+    assert params["agent-key"] is None
