@@ -60,7 +60,7 @@ class ConfigCase(NamedTuple):
 
 BAD_CONFIGS = {
     "unknown-key": ConfigCase("[server]\nprot = 1\n", "unknown key server.prot"),
-    "unknown-section": ConfigCase("[web]\nport = 1\n", "unknown section [web]"),
+    "unknown-section": ConfigCase("[gui]\nport = 1\n", "unknown section [gui]"),
     "wrong-type": ConfigCase('[server]\nport = "80"\n', "server.port = '80' is invalid"),
     "port-range": ConfigCase("[server]\nport = 70000\n", "server.port = 70000"),
     "bool-for-int": ConfigCase("[server]\nport = true\n", "server.port = True"),
