@@ -19,10 +19,13 @@ from aiohttp import FormData
 from ocoserver.app import create_app
 from ocoserver.config import Config, SecurityConfig
 from ocoserver.db import Database
-from ocoserver.store import computers, packages
+from ocoserver.store import computers, groups, memberships, packages
+from ocoserver.store.groups import COMPUTER_GROUPS
 from tests.admin import run_cli
 from tests.agents import PlainAgent
 from tests.console import add_admin, csrf_token, log_in, session_token
+from tests.test_passwords import ALPHABET
+from tests.test_passwords import registered_agent as signed_password_agent
 
 PAGES = ["/", "/computers", "/computers/1", "/jobs", "/jobs/1", "/jobs/1/state.json",
          "/packages", "/deploy", "/software", "/settings"]  # fmt: skip
@@ -398,3 +401,65 @@ async def test_admin_cli_rejects_short_password(config, monkeypatch, capsys):
 
     assert code == 2
     assert "password is too short" in capsys.readouterr().err
+
+
+async def test_password_reveal_audited(admin_client, database):
+    agent = await signed_password_agent(admin_client, database)
+    token = await session_token(admin_client)
+    await admin_client.post(
+        "/settings/password-rules",
+        data={"csrf_token": token, "username": "administrator", "computers": "",
+              "alphabet": ALPHABET, "length": "16", "valid_days": "30",
+              "history": "2"},
+    )  # fmt: skip
+    status, _ = await agent.report(
+        {"username": "administrator", "password": "plain-Text-Password-42"}
+    )
+    assert status == 200
+    before = await (await admin_client.get("/settings")).text()
+
+    shown = await admin_client.post(
+        "/computers/1/passwords",
+        data={"csrf_token": token, "username": "administrator"},
+    )
+    after = await (await admin_client.get("/settings")).text()
+
+    assert "plain-Text-Password-42" in await shown.text()
+    assert "plain-Text-Password-42" not in after
+    reveal = await database.fetch_one("SELECT * FROM password_reveal")
+    assert reveal["admin_name"] == "alice"
+    assert reveal["hostname"] == "lab-pc-01"
+    assert reveal["username"] == "administrator"
+    assert "administrator" not in before.split("Password reveals")[1]
+    assert "administrator" in after.split("Password reveals")[1]
+
+
+async def test_dashboard_lists_rejected_login(client, database):
+    await add_admin(database)
+    await log_in(client, name=SCRIPT, password="wrong password")
+    await log_in(client)
+
+    text = await (await client.get("/")).text()
+
+    rejections = text.split("Rejected authentications")[1]
+    assert f"web:{ESCAPED}" in rejections
+    assert "127.0.0.1" in rejections
+
+
+async def test_deploy_to_group_creates_jobs(admin_client, database):
+    await computers.add(database, "pc-a")
+    await computers.add(database, "pc-b")
+    await groups.add(database, COMPUTER_GROUPS, "office", None)
+    await memberships.add_member(database, COMPUTER_GROUPS, "office", "pc-b")
+    token = await session_token(admin_client)
+    await admin_client.post("/packages", data=upload_form(token, None))
+
+    await admin_client.post(
+        "/deploy",
+        data={"csrf_token": token, "name": "office", "package": "1", "group": "1"},
+    )
+
+    hostnames = await database.fetch_all(
+        "SELECT c.hostname FROM job j JOIN computer c ON c.id = j.computer_id"
+    )
+    assert [row["hostname"] for row in hostnames] == ["pc-b"]

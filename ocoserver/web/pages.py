@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from aiohttp import web
 
+from ocoserver import timefmt
 from ocoserver.appkeys import STATE
 from ocoserver.errors import AdminError
 from ocoserver.store import (
@@ -79,6 +81,11 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     context = await console.dashboard(
         state.database, web_config.online_window, web_config.stale_inventory
     )
+    context["rejections"] = [
+        {"time": timefmt.to_text(datetime.datetime.fromtimestamp(failure.time, datetime.UTC)),
+         "remote": failure.remote, "name": failure.name}
+        for failure in state.throttle.recent_failures()
+    ]  # fmt: skip
     return render("dashboard.html", request, context)
 
 
