@@ -107,6 +107,9 @@ BAD_CONFIGS = {
     "negative-age": ConfigCase(
         "[housekeeping]\npurge_events_after = -5\n", "housekeeping.purge_events_after"
     ),
+    "zero-online-window": ConfigCase(
+        "[web]\nonline_window = 0\n", "web.online_window = 0"
+    ),
     "not-toml": ConfigCase("[server\n", "is not valid TOML"),
     "value-for-table": ConfigCase("server = 1\n", "must be a table"),
 }

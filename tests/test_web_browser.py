@@ -35,6 +35,8 @@ SOFTWARE = [
     {"name": "Firefox ESR", "version": "128.5.0", "description": "web browser"},
     {"name": "LibreOffice", "version": "24.8.3", "description": "office suite"},
 ]
+# Job output with markup, which the live view must show as text.
+OUTPUT = "installed firefox <img src=x onerror=alert(1)>\n"
 # Milliseconds the browser waits for a page element or a live update; the
 # page polls every 2000 ms.
 WAIT_MS = 15000
@@ -139,13 +141,12 @@ async def test_console_deploys_and_follows_job(server, browser_page, tmp_path):
     await page.wait_for_selector(f"{state_cell}:has-text('executing')")
     assert await page.text_content("#count-running") == "1"
 
-    await report_state(
-        agent, "update_job_state-finished.json", message="installed firefox\n"
-    )
+    await report_state(agent, "update_job_state-finished.json", message=OUTPUT)
     await page.wait_for_selector(f"{state_cell}:has-text('succeeded')")
     assert await page.text_content("#count-succeeded") == "1"
     assert await page.text_content("#job-1 [data-field=return_code]") == "0"
-    assert "installed firefox" in await page.text_content("#job-1 [data-field=message]")
+    assert await page.text_content("#job-1 [data-field=message]") == OUTPUT
+    assert await page.locator("#job-1 img").count() == 0
     bar_width = await page.eval_on_selector(
         ".progress .succeeded", "element => element.style.width"
     )
