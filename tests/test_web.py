@@ -463,3 +463,11 @@ async def test_deploy_to_group_creates_jobs(admin_client, database):
         "SELECT c.hostname FROM job j JOIN computer c ON c.id = j.computer_id"
     )
     assert [row["hostname"] for row in hostnames] == ["pc-b"]
+
+
+async def test_pages_send_content_security_policy(admin_client):
+    response = await admin_client.get("/")
+
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in policy
+    assert "frame-ancestors 'none'" in policy
