@@ -19,7 +19,7 @@ from aiohttp import FormData
 from ocoserver.app import create_app
 from ocoserver.config import Config, SecurityConfig
 from ocoserver.db import Database
-from ocoserver.store import computers, groups, memberships, packages
+from ocoserver.store import admins, computers, groups, memberships, packages
 from ocoserver.store.groups import COMPUTER_GROUPS
 from tests.admin import run_cli
 from tests.agents import PlainAgent
@@ -471,3 +471,52 @@ async def test_pages_send_content_security_policy(admin_client):
     policy = response.headers["Content-Security-Policy"]
     assert "script-src 'self';" in policy
     assert "frame-ancestors 'none'" in policy
+
+
+async def test_expired_session_redirects(admin_client, database):
+    async with database.transaction() as connection:
+        await connection.execute(
+            "UPDATE admin_session SET expires = '2000-01-01 00:00:00'"
+        )
+
+    response = await admin_client.get("/", allow_redirects=False)
+
+    assert response.status == 303
+
+
+async def test_removed_account_loses_session(admin_client, database):
+    await admins.remove_user(database, "alice")
+
+    response = await admin_client.get("/", allow_redirects=False)
+
+    assert response.status == 303
+    assert await database.fetch_value("SELECT COUNT(*) FROM admin_session") == 0
+
+
+async def test_dashboard_counts_online_offline(admin_client, database):
+    await registered_agent(admin_client, database, "lab-pc-01")
+    await computers.add(database, "never-seen")
+
+    text = await (await admin_client.get("/")).text()
+
+    assert '<strong id="online">1</strong>' in text
+    assert '<strong id="offline">1</strong>' in text
+
+
+async def test_container_list_counts_states(admin_client, database):
+    await computers.add(database, "pc-a")
+    await computers.add(database, "pc-b")
+    token = await session_token(admin_client)
+    await admin_client.post("/packages", data=upload_form(token, None))
+    await admin_client.post(
+        "/deploy",
+        data={"csrf_token": token, "name": "two", "package": "1",
+              "computer": ["1", "2"]},
+    )  # fmt: skip
+    async with database.transaction() as connection:
+        await connection.execute("UPDATE job SET state = 3 WHERE computer_id = 1")
+
+    text = await (await admin_client.get("/jobs")).text()
+
+    assert 'class="succeeded" style="width: 50%"' in text
+    assert "<td>1</td><td>0</td><td>0</td><td>1</td>" in text
