@@ -21,6 +21,7 @@ from ocoserver.config import Config, SecurityConfig
 from ocoserver.db import Database
 from ocoserver.store import admins, computers, groups, memberships, packages
 from ocoserver.store.groups import COMPUTER_GROUPS
+from ocoserver.web.actions import MAX_FIELD_SIZE
 from tests.admin import run_cli
 from tests.agents import PlainAgent
 from tests.console import add_admin, csrf_token, log_in, session_token
@@ -520,3 +521,15 @@ async def test_container_list_counts_states(admin_client, database):
 
     assert 'class="succeeded" style="width: 50%"' in text
     assert "<td>1</td><td>0</td><td>0</td><td>1</td>" in text
+
+
+async def test_upload_long_field_rejected(admin_client, database):
+    token = await session_token(admin_client)
+    form = upload_form(token, None)
+    form.add_field("description", "x" * (MAX_FIELD_SIZE + 1))
+
+    response = await admin_client.post("/packages", data=form)
+
+    assert response.status == 400
+    assert "is too long" in await response.text()
+    assert await database.fetch_value("SELECT COUNT(*) FROM package") == 0

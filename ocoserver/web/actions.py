@@ -153,6 +153,19 @@ async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
         yield chunk
 
 
+async def _read_field(part: BodyPartReader) -> str:
+    """Read a text field, rejecting one past MAX_FIELD_SIZE before it fills memory."""
+    raw = bytearray()
+    while chunk := await part.read_chunk(MAX_FIELD_SIZE):
+        raw += chunk
+        if len(raw) > MAX_FIELD_SIZE:
+            raise AdminError(
+                f"form field {part.name!r} is too long: use at most "
+                f"{MAX_FIELD_SIZE} bytes"
+            )
+    return raw.decode("utf-8", "replace")
+
+
 async def _read_upload(
     request: web.Request,
 ) -> tuple[dict[str, str], depot.StoredPayload | None]:
@@ -173,8 +186,8 @@ async def _read_upload(
         if not isinstance(part, BodyPartReader):
             raise web.HTTPBadRequest(text="nested multipart bodies are not accepted")
         if not checked:
-            value = await part.read(decode=True) if part.name == CSRF_FIELD else b""
-            check_csrf(request, value.decode("utf-8", "replace"))
+            value = await _read_field(part) if part.name == CSRF_FIELD else None
+            check_csrf(request, value)
             checked = True
         elif part.filename is not None and part.name == "file":
             if payload is None and part.filename:
@@ -182,13 +195,7 @@ async def _read_upload(
                     state.depot, _chunks(part), state.config.web.max_upload_size
                 )
         elif part.name:
-            raw = await part.read(decode=True)
-            if len(raw) > MAX_FIELD_SIZE:
-                raise AdminError(
-                    f"form field {part.name!r} is too long: use at most "
-                    f"{MAX_FIELD_SIZE} bytes"
-                )
-            fields[part.name] = raw.decode("utf-8", "replace")
+            fields[part.name] = await _read_field(part)
     if not checked:
         check_csrf(request, None)
     return fields, payload
