@@ -2,8 +2,9 @@
 
 The test logs in, finds a computer that an agent registered, uploads and
 deploys a package, and watches the job container page follow the agent's
-job-state reports without a page reload. Screenshots of the dashboard and
-of the computer page go to test-artifacts/ at the repository root.
+job-state reports without a page reload. Screenshots of the dashboard, the
+computer page and the job container page go to test-artifacts/ at the
+repository root.
 
 The module is skipped when Playwright or /usr/bin/chromium is missing.
 """
@@ -152,3 +153,4 @@ async def test_console_deploys_and_follows_job(server, browser_page, tmp_path):
     )
     assert bar_width == "100%"
     assert await page.evaluate("window.liveMarker") == "kept"
+    await page.screenshot(path=str(ARTIFACTS / "job-container.png"), full_page=True)
