@@ -33,7 +33,8 @@ PAGES = ["/", "/computers", "/computers/1", "/jobs", "/jobs/1", "/jobs/1/state.j
 POST_FORMS = [
     "/logout", "/computers/1/refresh", "/computers/1/remove",
     "/computers/1/passwords", "/packages", "/packages/1/remove", "/deploy",
-    "/jobs/1/remove", "/settings", "/settings/registration-key",
+    "/jobs/1/remove", "/jobs/1/enable", "/jobs/1/disable", "/jobs/1/renew",
+    "/settings", "/settings/registration-key",
     "/settings/event-rules", "/settings/event-rules/1/remove",
     "/settings/password-rules", "/settings/password-rules/1/remove",
 ]  # fmt: skip
@@ -533,3 +534,23 @@ async def test_upload_long_field_rejected(admin_client, database):
     assert response.status == 400
     assert "is too long" in await response.text()
     assert await database.fetch_value("SELECT COUNT(*) FROM package") == 0
+
+
+async def test_container_buttons_change_jobs(admin_client, database):
+    await computers.add(database, "pc-a")
+    token = await session_token(admin_client)
+    await admin_client.post("/packages", data=upload_form(token, None))
+    await admin_client.post(
+        "/deploy",
+        data={"csrf_token": token, "name": "one", "package": "1", "computer": "1"},
+    )
+    async with database.transaction() as connection:
+        await connection.execute("UPDATE job SET state = -1, return_code = 1")
+
+    await admin_client.post("/jobs/1/disable", data={"csrf_token": token})
+    disabled = await database.fetch_value("SELECT enabled FROM job_container")
+    await admin_client.post("/jobs/1/renew", data={"csrf_token": token})
+
+    assert disabled == 0
+    assert await database.fetch_value("SELECT state FROM job") == 0
+    assert await database.fetch_value("SELECT return_code FROM job") is None

@@ -58,6 +58,9 @@ def add_routes(app: web.Application) -> None:
     router.add_post("/packages/{id:\\d+}/remove", remove_package)
     router.add_post("/deploy", deploy)
     router.add_post("/jobs/{id:\\d+}/remove", remove_container)
+    router.add_post("/jobs/{id:\\d+}/enable", enable_container)
+    router.add_post("/jobs/{id:\\d+}/disable", disable_container)
+    router.add_post("/jobs/{id:\\d+}/renew", renew_container)
     router.add_post("/settings", change_settings)
     router.add_post("/settings/registration-key", reveal_registration_key)
     router.add_post("/settings/event-rules", add_event_rule)
@@ -324,6 +327,34 @@ async def remove_container(request: web.Request, data: Any) -> web.StreamRespons
     await containers.remove(request.app[STATE].database, _id(request))
     log.info("job container %d removed by %s", _id(request), _actor(request))
     return redirect("/jobs")
+
+
+@form
+@reports_errors
+async def enable_container(request: web.Request, data: Any) -> web.StreamResponse:
+    await containers.set_enabled(request.app[STATE].database, _id(request), True)
+    log.info("job container %d enabled by %s", _id(request), _actor(request))
+    return redirect(f"/jobs/{_id(request)}")
+
+
+@form
+@reports_errors
+async def disable_container(request: web.Request, data: Any) -> web.StreamResponse:
+    await containers.set_enabled(request.app[STATE].database, _id(request), False)
+    log.info("job container %d disabled by %s", _id(request), _actor(request))
+    return redirect(f"/jobs/{_id(request)}")
+
+
+@form
+@reports_errors
+async def renew_container(request: web.Request, data: Any) -> web.StreamResponse:
+    """Put the container's failed jobs back to waiting, so agents run them again."""
+    count = await containers.renew_failed(request.app[STATE].database, _id(request))
+    log.info(
+        "job container %d: %d failed jobs renewed by %s",
+        _id(request), count, _actor(request),
+    )  # fmt: skip
+    return redirect(f"/jobs/{_id(request)}")
 
 
 # Settings

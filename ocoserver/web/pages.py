@@ -22,6 +22,7 @@ from ocoserver.store import (
     password_rules,
     settings,
 )
+from ocoserver.store.groups import COMPUTER_GROUPS
 from ocoserver.web.session import page
 from ocoserver.web.templating import render
 
@@ -112,6 +113,9 @@ async def computer_page(request: web.Request) -> web.StreamResponse:
         "sections": await inventory.read_sections(database, computer["id"]),
         "titles": SECTION_TITLES,
         "events": await events.list_for_computer(database, computer["id"]),
+        "groups": await details.groups_of_member(
+            database, COMPUTER_GROUPS, computer["id"]
+        ),
         "installed": await jobs.installed_packages(database, computer["id"]),
         "jobs": await console.computer_jobs(database, computer["id"]),
         "passwords": await console.password_usernames(database, computer["id"]),
