@@ -83,11 +83,15 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
         state.database, web_config.online_window, web_config.stale_inventory
     )
     context["rejections"] = [
-        {"time": timefmt.to_text(datetime.datetime.fromtimestamp(failure.time, datetime.UTC)),
-         "remote": failure.remote, "name": failure.name}
+        {"time": _utc_text(failure.time), "remote": failure.remote,
+         "name": failure.name}
         for failure in state.throttle.recent_failures()
     ]  # fmt: skip
     return render("dashboard.html", request, context)
+
+
+def _utc_text(seconds: float) -> str:
+    return timefmt.to_text(datetime.datetime.fromtimestamp(seconds, datetime.UTC))
 
 
 @page
