@@ -413,3 +413,36 @@ CREATE TABLE package_upload (
     -- st_mtime_ns of the stored file, copied to package.file_mtime_ns.
     mtime_ns INTEGER NOT NULL
 );
+
+-- Accounts of the web console. password_hash is
+-- 'scrypt$<n>$<r>$<p>$<salt hex>$<hash hex>' (see ocoserver/web/passwords.py).
+CREATE TABLE admin_user (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    password_hash TEXT NOT NULL,
+    created TEXT NOT NULL,
+    last_login TEXT
+);
+
+-- Web console sessions. Only the SHA-256 hash of the session token is
+-- stored, so a copy of the database does not let anyone log in.
+CREATE TABLE admin_session (
+    token_hash TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES admin_user (id) ON DELETE CASCADE,
+    csrf_token TEXT NOT NULL,
+    created TEXT NOT NULL,
+    expires TEXT NOT NULL
+);
+CREATE INDEX admin_session_user ON admin_session (user_id);
+
+-- One row per stored password shown in the web console. The names are
+-- copied, so the entry outlives the account and the computer.
+CREATE TABLE password_reveal (
+    id INTEGER PRIMARY KEY,
+    time TEXT NOT NULL,
+    admin_name TEXT NOT NULL,
+    computer_id INTEGER,
+    hostname TEXT NOT NULL,
+    username TEXT NOT NULL,
+    remote_address TEXT NOT NULL DEFAULT ''
+);

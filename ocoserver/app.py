@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from ocoserver import agent_http, client_http, depot, housekeeping
+from ocoserver import web as web_console
 from ocoserver.appkeys import RPC_ID, STATE, ServerState
 from ocoserver.auth_throttle import AuthThrottle
 from ocoserver.config import Config
@@ -110,6 +111,7 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(housekeeping.housekeeping_context)
     agent_http.add_routes(app)
     client_http.add_routes(app)
+    web_console.add_routes(app)
     return app
 
 

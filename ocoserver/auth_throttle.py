@@ -18,7 +18,8 @@ authenticate, is not rejected.
 
 The counters live in memory. A restart clears them, and each table keeps at
 most `security.max_tracked_clients` entries, dropping the entry with the
-oldest failure first.
+oldest failure first. The latest MAX_RECENT_FAILURES failures are kept
+for the web console's dashboard, also while blocking is turned off.
 """
 
 from __future__ import annotations
@@ -35,6 +36,19 @@ from ocoserver.errors import TooManyRequests
 from ocoserver.logtext import quote
 
 log = logging.getLogger("ocoserver.auth")
+
+
+# Failed authentications kept for the web console's dashboard, newest last.
+MAX_RECENT_FAILURES = 20
+
+
+@dataclass(frozen=True)
+class RecentFailure:
+    """One failed authentication: wall-clock time, client address, claimed name."""
+
+    time: float
+    remote: str
+    name: str
 
 
 @dataclass
@@ -94,6 +108,7 @@ class AuthThrottle:
         keep_seconds = max(config.auth_failure_window, config.auth_block_time)
         self._addresses = _FailureTable(config.max_tracked_clients, keep_seconds)
         self._hostnames = _FailureTable(config.max_tracked_clients, keep_seconds)
+        self._recent: deque[RecentFailure] = deque(maxlen=MAX_RECENT_FAILURES)
 
     @property
     def enabled(self) -> bool:
@@ -126,6 +141,7 @@ class AuthThrottle:
 
     def record_failure(self, remote: str, hostname: str) -> None:
         """Count a failed authentication and block `remote` past the limit."""
+        self._recent.append(RecentFailure(time.time(), remote, hostname))
         if not self.enabled:
             return
         now = self._clock()
@@ -149,6 +165,10 @@ class AuthThrottle:
             "blocked address %s for %g s: %s in %g s",
             quote(remote), self._config.auth_block_time, reason, window,
         )
+
+    def recent_failures(self) -> list[RecentFailure]:
+        """Return the latest failed authentications since the start, newest first."""
+        return list(reversed(self._recent))
 
     def tracked_counts(self) -> tuple[int, int]:
         """Return how many addresses and hostnames have failure records."""

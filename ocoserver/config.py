@@ -110,6 +110,18 @@ class ClientApiConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class WebConfig:
+    # Seconds since its last check-in within which a computer counts as online.
+    online_window: float = 300.0
+    # Seconds since its last inventory after which a computer counts as stale.
+    stale_inventory: float = 7 * 24 * 3600.0
+    # Seconds a web console session lasts after login.
+    session_lifetime: float = 12 * 3600.0
+    # Largest package payload accepted by the upload form, in bytes.
+    max_upload_size: int = 8 * 1024 * 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     server: ServerConfig = dataclasses.field(default_factory=ServerConfig)
     agent: AgentConfig = dataclasses.field(default_factory=AgentConfig)
@@ -118,6 +130,7 @@ class Config:
         default_factory=HousekeepingConfig
     )
     client_api: ClientApiConfig = dataclasses.field(default_factory=ClientApiConfig)
+    web: WebConfig = dataclasses.field(default_factory=WebConfig)
 
     @property
     def data_dir(self) -> Path:
@@ -161,6 +174,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "security": SecurityConfig,
     "housekeeping": HousekeepingConfig,
     "client_api": ClientApiConfig,
+    "web": WebConfig,
 }
 
 _ENVIRONMENT: dict[str, tuple[str, str]] = {
@@ -270,7 +284,7 @@ def _check_value(key: str, default: Any, value: Any) -> None:
         raise ConfigError(
             f"{key} = {value} is invalid: use 0 (no blocking) or a positive number"
         )
-    if key.startswith("security.") and key != "security.auth_failure_limit":
+    if key.startswith(("security.", "web.")) and key != "security.auth_failure_limit":
         if value <= 0:
             raise ConfigError(f"{key} = {value} is invalid: use a positive number")
     _check_number_range(key, value)

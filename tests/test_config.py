@@ -60,7 +60,7 @@ class ConfigCase(NamedTuple):
 
 BAD_CONFIGS = {
     "unknown-key": ConfigCase("[server]\nprot = 1\n", "unknown key server.prot"),
-    "unknown-section": ConfigCase("[web]\nport = 1\n", "unknown section [web]"),
+    "unknown-section": ConfigCase("[gui]\nport = 1\n", "unknown section [gui]"),
     "wrong-type": ConfigCase('[server]\nport = "80"\n', "server.port = '80' is invalid"),
     "port-range": ConfigCase("[server]\nport = 70000\n", "server.port = 70000"),
     "bool-for-int": ConfigCase("[server]\nport = true\n", "server.port = True"),
@@ -106,6 +106,9 @@ BAD_CONFIGS = {
     ),
     "negative-age": ConfigCase(
         "[housekeeping]\npurge_events_after = -5\n", "housekeeping.purge_events_after"
+    ),
+    "zero-online-window": ConfigCase(
+        "[web]\nonline_window = 0\n", "web.online_window = 0"
     ),
     "not-toml": ConfigCase("[server\n", "is not valid TOML"),
     "value-for-table": ConfigCase("server = 1\n", "must be a table"),

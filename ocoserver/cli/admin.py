@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ocoserver.cli import (
+    accounts,
     api_keys,
     backup,
     computers,
@@ -35,3 +36,4 @@ def add_commands(commands: Any) -> None:
     passwords.add_commands(commands)
     backup.add_commands(commands)
     api_keys.add_commands(commands)
+    accounts.add_commands(commands)

@@ -1,0 +1,34 @@
+"""The web console: server-rendered HTML pages in the same aiohttp application.
+
+Templates render with Jinja2 autoescaping on, so every value an agent
+sent shows as text. The stylesheet and the one script are served from
+/static/ by ocoserver itself; nothing loads from elsewhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from ocoserver.web import actions, pages, session
+
+WEB_DIR = Path(__file__).parent
+
+
+def add_routes(app: web.Application) -> None:
+    environment = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(WEB_DIR / "templates"),
+        autoescape=True,
+    )
+    environment.filters["state_name"] = pages.state_name
+    environment.filters["percent"] = pages.percent
+    app.router.add_static("/static/", WEB_DIR / "static", name="static")
+    app.router.add_get("/login", session.login_page)
+    app.router.add_post("/login", session.login)
+    app.router.add_post("/logout", session.logout)
+    pages.add_routes(app)
+    actions.add_routes(app)
