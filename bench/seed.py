@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ocoserver import timefmt
-from ocoserver.db import open_database
+from ocoserver import package_download, timefmt
+from ocoserver.db import Database, open_database
 from ocoserver.simulate import payloads
 from ocoserver.store import computers, jobs, packages
 
@@ -81,9 +82,22 @@ async def seed_download(
             start_time=timefmt.now_text(),
         )  # fmt: skip
         await jobs.create_container(database, deployment)
-    path = depot / package["file_name"]
-    os.truncate(path, size)
+        path = depot / package["file_name"]
+        os.truncate(path, size)
+        # The server checks size and SHA-256 before every download, so the
+        # extended file is recorded as the package's payload.
+        await _record_payload(database, package_id, path)
     return package_id, path
+
+
+async def _record_payload(database: Database, package_id: int, path: Path) -> None:
+    sha256 = await asyncio.to_thread(package_download.file_sha256, path)
+    status = path.stat()
+    async with database.transaction() as connection:
+        await connection.execute(
+            "UPDATE package SET size = ?, sha256 = ?, file_mtime_ns = ? WHERE id = ?",
+            (status.st_size, sha256, status.st_mtime_ns, package_id),
+        )
 
 
 def download_paths(package_id: int, seeded: list[SeededComputer]) -> list[str]:
