@@ -84,7 +84,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         raise
     except ConnectionResetError:
         # The client went away, for example in the middle of an upload. The
-        # response below has nobody to reach; aiohttp drops it quietly.
+        # response below reaches no client, and aiohttp drops it quietly.
         log.info("client %s closed the connection during %s %s",
                  client_address(request), request.method, request.path)
         response = _error_response(
