@@ -196,7 +196,10 @@ def delete_payload(depot: Path, file_name: str) -> None:
 
 
 async def receive_payload(
-    depot: Path, chunks: AsyncIterable[bytes], max_size: int
+    depot: Path,
+    chunks: AsyncIterable[bytes],
+    max_size: int,
+    limit_setting: str = "client_api.max_upload_size",
 ) -> StoredPayload:
     """Write a streamed ZIP payload into the depot, hashing it on the way.
 
@@ -212,7 +215,7 @@ async def receive_payload(
         # As in `store_payload`, the lock marks the upload as running for
         # `remove_stale_uploads` until the file has its final name.
         fcntl.flock(descriptor, fcntl.LOCK_EX)
-        size, sha256 = await _write_chunks(temporary, chunks, max_size)
+        size, sha256 = await _write_chunks(temporary, chunks, max_size, limit_setting)
         if not await asyncio.to_thread(zipfile.is_zipfile, temporary):
             raise AdminError("uploaded payload is not a ZIP file; upload a ZIP file")
         file_name = f"{secrets.token_hex(12)}.zip"
@@ -230,7 +233,7 @@ async def receive_payload(
 
 
 async def _write_chunks(
-    path: Path, chunks: AsyncIterable[bytes], max_size: int
+    path: Path, chunks: AsyncIterable[bytes], max_size: int, limit_setting: str
 ) -> tuple[int, str]:
     digest = hashlib.sha256()
     size = 0
@@ -240,8 +243,7 @@ async def _write_chunks(
             size += len(chunk)
             if size > max_size:
                 raise PayloadTooLarge(
-                    f"upload exceeds the limit of {max_size} bytes "
-                    "(client_api.max_upload_size)"
+                    f"upload exceeds the limit of {max_size} bytes ({limit_setting})"
                 )
             digest.update(chunk)
             pending += chunk

@@ -137,18 +137,22 @@ async def test_login_rate_limited(client, database):
     assert "ocoserver_session" not in response.cookies
 
 
-async def test_login_next_stays_local(client, database):
+@pytest.mark.parametrize(
+    "target", ["//evil.example/", "/\t/evil.example", "/\n/evil.example", "/\\evil"]
+)
+async def test_login_next_stays_local(client, database, target):
     await add_admin(database)
-    page = await client.get("/login?next=//evil.example/")
+    page = await client.get("/login")
     token = csrf_token(await page.text())
 
     response = await client.post(
         "/login",
         data={"csrf_token": token, "name": "alice",
-              "password": "correct horse battery", "next": "//evil.example/"},
+              "password": "correct horse battery", "next": target},
         allow_redirects=False,
     )  # fmt: skip
 
+    assert response.status == 303
     assert response.headers["Location"] == "/"
 
 
@@ -221,8 +225,12 @@ async def test_computer_list_searches(admin_client, database):
     assert "lab-pc" not in text
 
 
-async def test_unknown_computer_not_found(admin_client):
-    response = await admin_client.get("/computers/99")
+@pytest.mark.parametrize(
+    "path", ["/computers/99", "/computers/" + "9" * 23, "/jobs/" + "9" * 20,
+             "/jobs/" + "9" * 20 + "/state.json"],
+)
+async def test_unknown_id_not_found(admin_client, path):
+    response = await admin_client.get(path)
 
     assert response.status == 404
 
@@ -427,6 +435,7 @@ async def test_password_reveal_audited(admin_client, database):
     after = await (await admin_client.get("/settings")).text()
 
     assert "plain-Text-Password-42" in await shown.text()
+    assert shown.headers["Cache-Control"] == "no-store"
     assert "plain-Text-Password-42" not in after
     reveal = await database.fetch_one("SELECT * FROM password_reveal")
     assert reveal["admin_name"] == "alice"

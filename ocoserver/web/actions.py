@@ -16,6 +16,8 @@ from aiohttp import BodyPartReader, web
 
 from ocoserver import depot, timefmt
 from ocoserver.appkeys import STATE
+from ocoserver.client_address import client_address
+from ocoserver.db import SQLITE_INTEGER_MAX, id_from_text
 from ocoserver.errors import AdminError, RpcError
 from ocoserver.logtext import quote
 from ocoserver.store import (
@@ -70,7 +72,11 @@ def add_routes(app: web.Application) -> None:
 
 
 def _id(request: web.Request) -> int:
-    return int(request.match_info["id"])
+    """Return the id in the path; an id no row can have is not found."""
+    row_id = id_from_text(request.match_info["id"])
+    if row_id is None:
+        raise web.HTTPNotFound()
+    return row_id
 
 
 def error_page(request: web.Request, message: str) -> web.Response:
@@ -142,10 +148,16 @@ async def reveal_passwords(request: web.Request, data: Any) -> web.StreamRespons
         )
     await admins.record_reveal(
         state.database, request[SESSION].name, computer, username,
-        request.remote or "",
+        client_address(request),
     )  # fmt: skip
     context = {"computer": computer, "username": username, "passwords": shown}
-    return render("passwords.html", request, context)
+    return _no_store(render("passwords.html", request, context))
+
+
+def _no_store(response: web.StreamResponse) -> web.StreamResponse:
+    """Keep a page that shows a secret out of the browser's cache and history."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 # Packages
@@ -195,7 +207,8 @@ async def _read_upload(
         elif part.filename is not None and part.name == "file":
             if payload is None and part.filename:
                 payload = await depot.receive_payload(
-                    state.depot, _chunks(part), state.config.web.max_upload_size
+                    state.depot, _chunks(part), state.config.web.max_upload_size,
+                    "web.max_upload_size",
                 )
         elif part.name:
             fields[part.name] = await _read_field(part)
@@ -256,11 +269,10 @@ async def remove_package(request: web.Request, data: Any) -> web.StreamResponse:
 
 
 def _ids(data: Any, name: str) -> list[int]:
-    values = data.getall(name, [])
-    try:
-        return [int(value) for value in values]
-    except ValueError:
-        raise AdminError(f"invalid {name} value in the form; reload it") from None
+    ids = [id_from_text(str(value).strip()) for value in data.getall(name, [])]
+    if any(row_id is None for row_id in ids):
+        raise AdminError(f"invalid {name} value in the form; reload it")
+    return [row_id for row_id in ids if row_id is not None]
 
 
 def _form_time(data: Any, name: str) -> str | None:
@@ -283,6 +295,8 @@ def _read_deployment(
         priority = int(str(data.get("priority", "0")) or "0")
     except ValueError:
         raise AdminError("priority must be a whole number") from None
+    if abs(priority) > SQLITE_INTEGER_MAX:
+        raise AdminError("priority is too large; use a smaller whole number")
     return jobs.Deployment(
         name=name,
         package_ids=package_ids,
@@ -386,7 +400,7 @@ async def reveal_registration_key(
     log.info("registration key shown to %s", _actor(request))
     context = await pages.settings_context(request.app[STATE].database)
     context["show_key"] = True
-    return render("settings.html", request, context)
+    return _no_store(render("settings.html", request, context))
 
 
 @form
@@ -410,10 +424,14 @@ async def remove_event_rule(request: web.Request, data: Any) -> web.StreamRespon
 
 
 def _form_integer(data: Any, name: str) -> int:
+    label = name.replace("_", " ")
     try:
-        return int(str(data.get(name, "")).strip())
+        number = int(str(data.get(name, "")).strip())
     except ValueError:
-        raise AdminError(f"{name.replace('_', ' ')} must be a whole number") from None
+        raise AdminError(f"{label} must be a whole number") from None
+    if abs(number) > SQLITE_INTEGER_MAX:
+        raise AdminError(f"{label} is too large; use a smaller whole number")
+    return number
 
 
 @form

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from ocoserver import timefmt
 from ocoserver.appkeys import STATE
+from ocoserver.db import id_from_text
 from ocoserver.errors import AdminError
 from ocoserver.store import (
     admins,
@@ -68,7 +69,11 @@ def percent(part: Any, whole: Any) -> int:
 
 
 def _id(request: web.Request) -> int:
-    return int(request.match_info["id"])
+    """Return the id in the path; an id no row can have is not found."""
+    row_id = id_from_text(request.match_info["id"])
+    if row_id is None:
+        raise web.HTTPNotFound()
+    return row_id
 
 
 def not_found(request: web.Request, message: str) -> web.Response:

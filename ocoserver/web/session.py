@@ -110,11 +110,15 @@ def form(handler: FormHandler) -> PageHandler:
 
 def _safe_next(target: Any) -> str:
     # Only a local path: an absolute or protocol-relative URL would let a
-    # crafted login link send the admin to another site.
+    # crafted login link send the admin to another site. Browsers drop tabs
+    # and line breaks from URLs, so "/\t/evil.example" would become
+    # "//evil.example": any control character or backslash is rejected.
     if (
         isinstance(target, str)
         and target.startswith("/")
-        and not target.startswith(("//", "/\\"))
+        and not target.startswith("//")
+        and target.isprintable()
+        and "\\" not in target
     ):
         return target
     return "/"
