@@ -85,7 +85,16 @@ class Caller:
 
 
 class Rejected(Unauthorized):
-    """An authentication failure, logged once with hostname and address."""
+    """An authentication failure, logged once with hostname and address.
+
+    `log_detail`, when given, replaces the message in the log line only, for
+    facts the unauthenticated client must not learn, such as which computer
+    holds a uid.
+    """
+
+    def __init__(self, message: str, log_detail: str | None = None) -> None:
+        super().__init__(message)
+        self.log_detail = log_detail
 
 
 # A check that an authenticated computer may make this particular request
@@ -166,7 +175,7 @@ async def authenticate(
         )
         raise
     except Unauthorized as error:
-        log_rejection(call, hostname, error.message)
+        log_rejection(call, hostname, getattr(error, "log_detail", None) or error.message)
         if throttle is not None:
             throttle.record_failure(call.remote, hostname)
         raise
@@ -212,10 +221,14 @@ async def _identify(
             return await _verify_known(database, call, by_uid, matches, settings)
         if by_hostname is None:
             raise Rejected(
-                f"uid {uid} belongs to computer {by_uid['hostname']}, and the "
-                f"request for hostname {hostname} does not carry its key; "
-                f"register {hostname} with 'ocoserver computer add' if it is "
-                "another machine"
+                f"uid {uid} is registered to another computer, and the request "
+                f"for hostname {hostname} does not carry its key",
+                log_detail=(
+                    f"uid {uid} belongs to computer {by_uid['hostname']}, and the "
+                    f"request for hostname {hostname} does not carry its key; "
+                    f"register {hostname} with 'ocoserver computer add' if it is "
+                    "another machine"
+                ),
             )
     if by_hostname is None:
         return await _register(database, call, hostname, uid, matches, settings)

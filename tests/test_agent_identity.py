@@ -95,6 +95,9 @@ async def test_cloned_uid_without_key_rejected(client, config, database, caplog)
     assert payload["error"]["code"] == -32001
     assert snapshot(config.database_path) == before
     assert f"uid {UID} belongs to computer lab-pc-01" in caplog.text
+    # The client learns that the uid is taken, not by which computer.
+    assert "lab-pc-01" not in payload["error"]["message"]
+    assert "registered to another computer" in payload["error"]["message"]
 
 
 async def test_cloned_uids_keep_own_records(client, config, database, caplog):
