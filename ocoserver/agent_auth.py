@@ -87,9 +87,9 @@ class Caller:
 class Rejected(Unauthorized):
     """An authentication failure, logged once with hostname and address.
 
-    `log_detail`, when given, replaces the message in the log line only, for
-    facts the unauthenticated client must not learn, such as which computer
-    holds a uid.
+    `log_detail`, when given, replaces the message in the log line only. It
+    carries facts the unauthenticated client must not learn, such as which
+    computer has a uid.
     """
 
     def __init__(self, message: str, log_detail: str | None = None) -> None:
@@ -175,7 +175,8 @@ async def authenticate(
         )
         raise
     except Unauthorized as error:
-        log_rejection(call, hostname, getattr(error, "log_detail", None) or error.message)
+        detail = getattr(error, "log_detail", None)
+        log_rejection(call, hostname, detail or error.message)
         if throttle is not None:
             throttle.record_failure(call.remote, hostname)
         raise

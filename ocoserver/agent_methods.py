@@ -245,7 +245,7 @@ def check_state_report(report: jobs.StateReport) -> Authorizer:
 
 @method("oco.agent.update_job_state", read_state_report, check_state_report)
 async def update_job_state(context: MethodContext) -> dict[str, Any]:
-    """Apply a job progress report and say whether the job succeeded."""
+    """Apply a job progress report and return whether the job succeeded."""
     report: jobs.StateReport = context.arguments
     async with context.database.transaction() as connection:
         if report.dynamic:

@@ -146,7 +146,7 @@ def _folder_entries(source: Path) -> list[Path]:
 
     A link to a file inside the folder is stored as a copy of that file. A
     link that leads outside the folder, to a folder, or nowhere is rejected,
-    because it would put files into the package that nobody chose.
+    because it would add files to the package that no administrator chose.
     """
     root = source.resolve()
     entries = []

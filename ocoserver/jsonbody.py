@@ -88,9 +88,9 @@ def _reject_constant(name: str) -> None:
     raise json.JSONDecodeError(f"{name} is not allowed in JSON", name, 0)
 
 
-# Python refuses to convert integer literals of more digits than this
-# (sys.get_int_max_str_digits); such a literal is kept as its text, like a
-# number beyond a double.
+# Python rejects int() of integer literals with more digits than this (the
+# default of sys.get_int_max_str_digits). Such a literal is kept as its
+# text, like a number beyond a double.
 MAX_INTEGER_DIGITS = 4300
 
 

@@ -12,7 +12,14 @@ from typing import Any
 import aiosqlite
 
 from ocoserver import compatibility, schedule, timefmt
-from ocoserver.db import SQLITE_INTEGER_MAX, Database, Row, execute, fetch_all, fetch_one
+from ocoserver.db import (
+    SQLITE_INTEGER_MAX,
+    Database,
+    Row,
+    execute,
+    fetch_all,
+    fetch_one,
+)
 from ocoserver.errors import AdminError, InvalidParams, NotPermitted, preview
 from ocoserver.params import read_int, read_number
 from ocoserver.store.inventory import to_text
@@ -168,7 +175,9 @@ def _canonical(
     try:
         return tuple(render(parse(text)) for text in texts)
     except (TypeError, AttributeError):
-        raise AdminError(f"invalid {name} {preview(texts)}: give a list of texts") from None
+        raise AdminError(
+            f"invalid {name} {preview(texts)}: give a list of texts"
+        ) from None
     except ValueError as error:
         raise AdminError(f"{name}: {error}") from None
 
@@ -608,10 +617,19 @@ async def fetch_own_job(
         "JOIN job_container c ON c.id = j.container_id WHERE j.id = ?",
         (job_id,),
     )
+    return check_own_job(job, computer, str(job_id))
+
+
+def check_own_job(job: Row | None, computer: Row, label: str) -> Row:
+    """Return the job if it is the computer's; `label` is the id the agent sent.
+
+    Raises InvalidParams for an unknown job and NotPermitted for a job of
+    another computer.
+    """
     if job is None:
-        raise InvalidParams(f"job {job_id} not found")
+        raise InvalidParams(f"job {label} not found")
     if job["computer_id"] != computer["id"]:
-        raise NotPermitted(f"job {job_id} belongs to another computer")
+        raise NotPermitted(f"job {label} belongs to another computer")
     return job
 
 

@@ -19,7 +19,6 @@ import aiosqlite
 
 from ocoserver import timefmt
 from ocoserver.db import Row, fetch_all, fetch_one
-from ocoserver.errors import InvalidParams, NotPermitted
 from ocoserver.store import groups, jobs
 
 log = logging.getLogger("ocoserver.rule_jobs")
@@ -160,11 +159,7 @@ async def fetch_own_job(
         "JOIN deployment_rule r ON r.id = j.rule_id WHERE j.id = ?",
         (job_id,),
     )
-    if job is None:
-        raise InvalidParams(f"job {DYNAMIC_PREFIX}{job_id} not found")
-    if job["computer_id"] != computer["id"]:
-        raise NotPermitted(f"job {DYNAMIC_PREFIX}{job_id} belongs to another computer")
-    return job
+    return jobs.check_own_job(job, computer, f"{DYNAMIC_PREFIX}{job_id}")
 
 
 async def apply_state_report(

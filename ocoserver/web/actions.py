@@ -71,14 +71,6 @@ def add_routes(app: web.Application) -> None:
     router.add_post("/settings/password-rules/{id:\\d+}/remove", remove_password_rule)
 
 
-def _id(request: web.Request) -> int:
-    """Return the id in the path; an id no row can have is not found."""
-    row_id = id_from_text(request.match_info["id"])
-    if row_id is None:
-        raise web.HTTPNotFound()
-    return row_id
-
-
 def error_page(request: web.Request, message: str) -> web.Response:
     return render("error.html", request, {"message": message}, status=400)
 
@@ -114,7 +106,7 @@ def _actor(request: web.Request) -> str:
 @reports_errors
 async def refresh_computer(request: web.Request, data: Any) -> web.StreamResponse:
     database = request.app[STATE].database
-    computer = await details.get_computer(database, _id(request))
+    computer = await details.get_computer(database, pages.path_id(request))
     await computers.request_refresh(database, computer["hostname"])
     log.info("inventory refresh of %s requested by %s",
              quote(computer["hostname"]), _actor(request))  # fmt: skip
@@ -125,7 +117,7 @@ async def refresh_computer(request: web.Request, data: Any) -> web.StreamRespons
 @reports_errors
 async def remove_computer(request: web.Request, data: Any) -> web.StreamResponse:
     database = request.app[STATE].database
-    computer = await details.get_computer(database, _id(request))
+    computer = await details.get_computer(database, pages.path_id(request))
     await computers.remove(database, computer["hostname"])
     log.info("computer %s removed by %s", quote(computer["hostname"]), _actor(request))
     return redirect("/computers")
@@ -136,7 +128,7 @@ async def remove_computer(request: web.Request, data: Any) -> web.StreamResponse
 async def reveal_passwords(request: web.Request, data: Any) -> web.StreamResponse:
     """Show the stored passwords of one username and write an audit entry."""
     state = request.app[STATE]
-    computer = await details.get_computer(state.database, _id(request))
+    computer = await details.get_computer(state.database, pages.path_id(request))
     username = str(data.get("username", ""))
     _, history = await passwords.history_for_computer(
         state.database, state.config.password_key_path, computer["hostname"]
@@ -260,7 +252,7 @@ def _package_spec(fields: dict[str, str]) -> packages.PackageSpec:
 @reports_errors
 async def remove_package(request: web.Request, data: Any) -> web.StreamResponse:
     state = request.app[STATE]
-    package = await packages.remove(state.database, state.depot, _id(request))
+    package = await packages.remove(state.database, state.depot, pages.path_id(request))
     log.info("package %d removed by %s", package["id"], _actor(request))
     return redirect("/packages")
 
@@ -338,37 +330,43 @@ async def deploy(request: web.Request, data: Any) -> web.StreamResponse:
 @form
 @reports_errors
 async def remove_container(request: web.Request, data: Any) -> web.StreamResponse:
-    await containers.remove(request.app[STATE].database, _id(request))
-    log.info("job container %d removed by %s", _id(request), _actor(request))
+    await containers.remove(request.app[STATE].database, pages.path_id(request))
+    log.info("job container %d removed by %s", pages.path_id(request), _actor(request))
     return redirect("/jobs")
 
 
 @form
 @reports_errors
 async def enable_container(request: web.Request, data: Any) -> web.StreamResponse:
-    await containers.set_enabled(request.app[STATE].database, _id(request), True)
-    log.info("job container %d enabled by %s", _id(request), _actor(request))
-    return redirect(f"/jobs/{_id(request)}")
+    await containers.set_enabled(
+        request.app[STATE].database, pages.path_id(request), True
+    )
+    log.info("job container %d enabled by %s", pages.path_id(request), _actor(request))
+    return redirect(f"/jobs/{pages.path_id(request)}")
 
 
 @form
 @reports_errors
 async def disable_container(request: web.Request, data: Any) -> web.StreamResponse:
-    await containers.set_enabled(request.app[STATE].database, _id(request), False)
-    log.info("job container %d disabled by %s", _id(request), _actor(request))
-    return redirect(f"/jobs/{_id(request)}")
+    await containers.set_enabled(
+        request.app[STATE].database, pages.path_id(request), False
+    )
+    log.info("job container %d disabled by %s", pages.path_id(request), _actor(request))
+    return redirect(f"/jobs/{pages.path_id(request)}")
 
 
 @form
 @reports_errors
 async def renew_container(request: web.Request, data: Any) -> web.StreamResponse:
     """Put the container's failed jobs back to waiting, so agents run them again."""
-    count = await containers.renew_failed(request.app[STATE].database, _id(request))
+    count = await containers.renew_failed(
+        request.app[STATE].database, pages.path_id(request)
+    )
     log.info(
         "job container %d: %d failed jobs renewed by %s",
-        _id(request), count, _actor(request),
+        pages.path_id(request), count, _actor(request),
     )  # fmt: skip
-    return redirect(f"/jobs/{_id(request)}")
+    return redirect(f"/jobs/{pages.path_id(request)}")
 
 
 # Settings
@@ -418,8 +416,8 @@ async def add_event_rule(request: web.Request, data: Any) -> web.StreamResponse:
 @form
 @reports_errors
 async def remove_event_rule(request: web.Request, data: Any) -> web.StreamResponse:
-    await events.remove_rule(request.app[STATE].database, _id(request))
-    log.info("event rule %d removed by %s", _id(request), _actor(request))
+    await events.remove_rule(request.app[STATE].database, pages.path_id(request))
+    log.info("event rule %d removed by %s", pages.path_id(request), _actor(request))
     return redirect("/settings")
 
 
@@ -454,6 +452,6 @@ async def add_password_rule(request: web.Request, data: Any) -> web.StreamRespon
 @form
 @reports_errors
 async def remove_password_rule(request: web.Request, data: Any) -> web.StreamResponse:
-    await password_rules.remove(request.app[STATE].database, _id(request))
-    log.info("password rule %d removed by %s", _id(request), _actor(request))
+    await password_rules.remove(request.app[STATE].database, pages.path_id(request))
+    log.info("password rule %d removed by %s", pages.path_id(request), _actor(request))
     return redirect("/settings")

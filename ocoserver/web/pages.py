@@ -68,7 +68,7 @@ def percent(part: Any, whole: Any) -> int:
     return max(0, min(100, round(ratio * 100)))
 
 
-def _id(request: web.Request) -> int:
+def path_id(request: web.Request) -> int:
     """Return the id in the path; an id no row can have is not found."""
     row_id = id_from_text(request.match_info["id"])
     if row_id is None:
@@ -113,7 +113,7 @@ async def computer_list(request: web.Request) -> web.StreamResponse:
 async def computer_page(request: web.Request) -> web.StreamResponse:
     database = request.app[STATE].database
     try:
-        computer = await details.get_computer(database, _id(request))
+        computer = await details.get_computer(database, path_id(request))
     except AdminError as error:
         return not_found(request, str(error))
     context = {
@@ -142,7 +142,7 @@ async def container_list(request: web.Request) -> web.StreamResponse:
 
 async def _container_data(request: web.Request) -> dict[str, Any]:
     database = request.app[STATE].database
-    summary = await containers.get_summary(database, _id(request))
+    summary = await containers.get_summary(database, path_id(request))
     rows = await details.container_jobs(database, summary["id"])
     return {
         "container": summary,
