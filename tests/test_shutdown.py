@@ -47,6 +47,10 @@ def connection_refused(port: int, timeout: float) -> bool:
                 pass
         except ConnectionRefusedError:
             return True
+        except ConnectionResetError:
+            # A probe still in the listen backlog when the server closes
+            # its socket is reset, so the next probe checks the port again.
+            pass
         time.sleep(0.05)
     return False
 
