@@ -27,7 +27,7 @@ import aiosqlite
 from ocoserver.auth_throttle import AuthThrottle
 from ocoserver.config import AgentConfig
 from ocoserver.db import Database, Row, fetch_one
-from ocoserver.errors import InvalidParams, NotPermitted, Unauthorized, preview
+from ocoserver.errors import AdminError, InvalidParams, NotPermitted, Unauthorized, preview
 from ocoserver.logtext import quote
 from ocoserver.params import read_name
 from ocoserver.rpc import RpcRequest
@@ -291,6 +291,7 @@ async def _register(
         raise Rejected(f"invalid registration key for new computer {hostname}")
     if call.method != HELLO:
         raise Rejected("a new computer must send oco.agent.hello first")
+    _check_new_hostname(hostname)
     async with database.transaction() as connection:
         existing = await computers.find_by_hostname(connection, hostname)
         if existing is not None:
@@ -312,6 +313,14 @@ async def _register(
             hostname, call.remote, computer_id,
         )
     return Caller(computer=computer, generation=call.generation, keys_issued=True)
+
+
+def _check_new_hostname(hostname: str) -> None:
+    """Apply the hostname rules of `computer add` to a computer registering itself."""
+    try:
+        computers.validate_hostname(hostname)
+    except AdminError as error:
+        raise InvalidParams(f"params.hostname: {error}") from None
 
 
 async def _verify_known(

@@ -362,6 +362,20 @@ async def test_self_registration_with_key(client, database):
     assert row == {"hostname": "new-pc", "uid": "5f0e8a52-0c4e-4f7e-9a3b-2d1c6e7f8a90"}
 
 
+async def test_self_registration_rejects_space_hostname(client, database):
+    await settings.set_value(database, settings.SELF_REGISTRATION, "1")
+    await settings.set_value(database, settings.REGISTRATION_KEY, "office-secret-1")
+    agent = PlainAgent(client, hostname="lab pc 7")
+    agent.agent_key = "office-secret-1"
+
+    status, payload = await agent.call("hello-first.json")
+
+    assert status == 400
+    assert payload["error"]["code"] == -32602
+    assert "spaces" in payload["error"]["message"]
+    assert await database.fetch_value("SELECT COUNT(*) FROM computer") == 0
+
+
 async def test_concurrent_first_contacts_one_computer(client, database):
     await settings.set_value(database, settings.SELF_REGISTRATION, "1")
     await settings.set_value(database, settings.REGISTRATION_KEY, "office-secret-1")
