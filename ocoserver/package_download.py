@@ -33,7 +33,7 @@ from multidict import CIMultiDict
 
 from ocoserver import depot
 from ocoserver.db import Database, Row
-from ocoserver.errors import InternalError, NotFound
+from ocoserver.errors import InternalError, NotFound, preview
 from ocoserver.store import packages
 
 log = logging.getLogger("ocoserver.download")
@@ -125,9 +125,18 @@ class RequestViews:
 
     @classmethod
     def capture(cls, request: web.Request) -> RequestViews:
-        if not any(name in request.headers for name in _ETAG_CONDITIONS):
+        unusable_range = _has_unusable_range(request)
+        has_conditions = any(name in request.headers for name in _ETAG_CONDITIONS)
+        if not has_conditions and not unusable_range:
             return cls(request, request, request)
+
         headers = CIMultiDict(request.headers)
+        if unusable_range:
+            log.info(
+                "ignoring Range %s, which is not one byte range; sending the "
+                "whole package file", preview(request.headers[hdrs.RANGE]),
+            )
+            headers.popall(hdrs.RANGE)
         for name in (hdrs.IF_MATCH, hdrs.IF_NONE_MATCH):
             headers.popall(name, None)
         if _if_range_tag(request) is not None:
@@ -135,6 +144,22 @@ class RequestViews:
         ranged = request.clone(headers=headers)
         headers.popall(hdrs.RANGE, None)
         return cls(request, ranged, request.clone(headers=headers))
+
+
+def _has_unusable_range(request: web.BaseRequest) -> bool:
+    """Tell whether the Range header is present but not one byte range.
+
+    FileResponse responds to such a header (another unit, several ranges,
+    bad syntax) with 416. Range support is optional in HTTP, so a server may
+    send the whole file instead, which lets the client go on.
+    """
+    if hdrs.RANGE not in request.headers:
+        return False
+    try:
+        request.http_range
+    except ValueError:
+        return True
+    return False
 
 
 def _if_range_tag(request: web.BaseRequest) -> str | None:

@@ -102,6 +102,28 @@ async def test_range_without_if_range(client, config, tmp_path):
     assert len(body) == 10
 
 
+@pytest.mark.parametrize("value", ["items=0-9", "bytes=0-9,20-29", "bytes=9-0"])
+async def test_unusable_range_sends_whole(client, config, tmp_path, value):
+    agent, package = await _ready_download(client, config, tmp_path, PlainAgent)
+
+    response = await agent.download(package["id"], headers={"Range": value})
+    body = await response.read()
+
+    assert response.status == 200
+    assert len(body) == package["size"]
+    assert hashlib.sha256(body).hexdigest() == package["sha256"]
+
+
+async def test_unsatisfiable_range_rejected(client, config, tmp_path):
+    agent, package = await _ready_download(client, config, tmp_path, PlainAgent)
+
+    response = await agent.download(
+        package["id"], headers={"Range": f"bytes={package['size'] + 10}-"}
+    )
+
+    assert response.status == 416
+
+
 async def test_if_none_match_not_modified(client, config, tmp_path):
     agent, package = await _ready_download(client, config, tmp_path, PlainAgent)
 
