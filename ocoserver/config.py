@@ -87,6 +87,9 @@ class HousekeepingConfig:
     purge_logins_after: int = 14 * 86400
     # Events, by event time; the newest event of each computer and log is kept.
     purge_events_after: int = 7 * 86400
+    # Payloads uploaded over the client API that no package uses, by upload
+    # time: 1 day, which leaves a script time to create its package.
+    purge_uploads_after: int = 86400
 
 
 @dataclasses.dataclass(frozen=True)
@@ -299,6 +302,7 @@ _ZERO_ALLOWED = {
     "housekeeping.purge_failed_jobs_after",
     "housekeeping.purge_logins_after",
     "housekeeping.purge_events_after",
+    "housekeeping.purge_uploads_after",
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime
 import hashlib
 import io
 import os
@@ -18,15 +19,17 @@ import aiohttp
 import pytest
 from aiohttp import encode_basic_auth
 
+from ocoserver import housekeeping
 from ocoserver.app import create_app
 from ocoserver.cli import main as cli_main
 from ocoserver.config import ClientApiConfig
 from ocoserver.store import packages
-from tests.client_api import create_key, result
+from tests.client_api import call, create_key, result
 from tests.test_server_process import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 UPLOAD_PATH = "/api-client/package-upload"
+HOUR = datetime.timedelta(hours=1)
 MIB = 1024 * 1024
 
 
@@ -87,6 +90,35 @@ async def test_upload_id_used_once(client, config, tmp_path):
     payload = await response.json()
 
     assert response.status == 400
+    assert payload["error"]["message"].startswith(f"upload '{upload_id}' not found")
+
+
+async def test_unused_upload_purged_after_day(client, config, database, tmp_path):
+    key = await create_key(config, "ops", "admin")
+    source = tmp_path / "small.zip"
+    write_zip(source, 1)
+    with source.open("rb") as body:
+        response = await client.put(UPLOAD_PATH, data=body, headers=auth(key))
+    upload_id = (await response.json())["upload_id"]
+    [stored] = [path for path in config.depot_path.iterdir() if path.suffix == ".zip"]
+    now = datetime.datetime.now(datetime.UTC)
+
+    early = await housekeeping.run_pass(
+        database, config.housekeeping, config.depot_path, now + 23 * HOUR
+    )
+    file_kept_early = stored.exists()
+    late = await housekeeping.run_pass(
+        database, config.housekeeping, config.depot_path, now + 25 * HOUR
+    )
+    fields = {"package_family_name": "Big", "install_procedure": "run",
+              "upload_id": upload_id}  # fmt: skip
+    status, payload = await call(client, key, "oco.package.create", version="1", **fields)
+
+    assert early.purged_uploads == 0
+    assert file_kept_early
+    assert late.purged_uploads == 1
+    assert not stored.exists()
+    assert status == 400
     assert payload["error"]["message"].startswith(f"upload '{upload_id}' not found")
 
 

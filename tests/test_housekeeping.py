@@ -65,7 +65,7 @@ async def _deadline_job(client, config, database):
 async def test_deadline_passed_fails_job(client, config, database):
     container_id = await _deadline_job(client, config, database)
 
-    report = await housekeeping.run_pass(database, DEFAULTS, utc_now() + 6 * MINUTE)
+    report = await housekeeping.run_pass(database, DEFAULTS, config.depot_path, utc_now() + 6 * MINUTE)
 
     [job] = await job_rows(database, container_id)
     assert report.overdue_jobs == 1
@@ -76,7 +76,7 @@ async def test_deadline_passed_fails_job(client, config, database):
 async def test_deadline_ahead_keeps_job(client, config, database):
     container_id = await _deadline_job(client, config, database)
 
-    report = await housekeeping.run_pass(database, DEFAULTS, utc_now() + 4 * MINUTE)
+    report = await housekeeping.run_pass(database, DEFAULTS, config.depot_path, utc_now() + 4 * MINUTE)
 
     [job] = await job_rows(database, container_id)
     assert report.overdue_jobs == 0
@@ -89,7 +89,7 @@ async def test_ended_container_expires_jobs(client, config, database):
     end = timefmt.to_text(utc_now() + HOUR)
     container_id = await deploy(config, [package_id], ["lab-pc-01"], "--end", end)
 
-    report = await housekeeping.run_pass(database, DEFAULTS, utc_now() + 2 * HOUR)
+    report = await housekeeping.run_pass(database, DEFAULTS, config.depot_path, utc_now() + 2 * HOUR)
 
     [job] = await job_rows(database, container_id)
     assert report.expired_jobs == 1
@@ -108,7 +108,7 @@ async def test_late_report_after_expiry_ignored(client, config, database):
     agent = PlainAgent(client)
     await agent.hello()
     [job] = await job_rows(database, container_id)
-    await housekeeping.run_pass(database, DEFAULTS, utc_now() + 2 * HOUR)
+    await housekeeping.run_pass(database, DEFAULTS, config.depot_path, utc_now() + 2 * HOUR)
 
     await agent.call("update_job_state-finished.json", **{"job-id": job["id"]})
 
@@ -140,9 +140,9 @@ async def _job_ids(database) -> list[int]:
 async def test_purge_succeeded_after_four_hours(client, config, database):
     succeeded, failed = await _finished_jobs(client, config, database)
 
-    early = await housekeeping.run_pass(database, DEFAULTS, utc_now() + 3 * HOUR)
+    early = await housekeeping.run_pass(database, DEFAULTS, config.depot_path, utc_now() + 3 * HOUR)
     remaining_early = await _job_ids(database)
-    late = await housekeeping.run_pass(database, DEFAULTS, utc_now() + 5 * HOUR)
+    late = await housekeeping.run_pass(database, DEFAULTS, config.depot_path, utc_now() + 5 * HOUR)
 
     assert early.purged_succeeded_jobs == 0
     assert remaining_early == [succeeded, failed]
@@ -153,8 +153,8 @@ async def test_purge_succeeded_after_four_hours(client, config, database):
 async def test_purge_failed_after_two_days(client, config, database):
     _, failed = await _finished_jobs(client, config, database)
 
-    early = await housekeeping.run_pass(database, DEFAULTS, utc_now() + 47 * HOUR)
-    late = await housekeeping.run_pass(database, DEFAULTS, utc_now() + 49 * HOUR)
+    early = await housekeeping.run_pass(database, DEFAULTS, config.depot_path, utc_now() + 47 * HOUR)
+    late = await housekeeping.run_pass(database, DEFAULTS, config.depot_path, utc_now() + 49 * HOUR)
 
     assert early.purged_failed_jobs == 0
     assert late.purged_failed_jobs == 1
@@ -165,7 +165,7 @@ async def test_purge_zero_age_keeps(client, config, database):
     await _finished_jobs(client, config, database)
     keep = HousekeepingConfig(purge_succeeded_jobs_after=0, purge_failed_jobs_after=0)
 
-    report = await housekeeping.run_pass(database, keep, utc_now() + 365 * DAY)
+    report = await housekeeping.run_pass(database, keep, config.depot_path, utc_now() + 365 * DAY)
 
     assert report.purged_succeeded_jobs == 0
     assert len(await _job_ids(database)) == 2
@@ -194,7 +194,7 @@ async def test_purge_events_keeps_newest(client, config, database):
     ]
     await agent.call("events.json", events=events)
 
-    report = await housekeeping.run_pass(database, DEFAULTS, now)
+    report = await housekeeping.run_pass(database, DEFAULTS, config.depot_path, now)
 
     kept = await database.fetch_all("SELECT event_id FROM event ORDER BY event_id")
     assert report.purged_events == 2
@@ -210,7 +210,7 @@ async def test_purge_old_events_keeps_one(client, config, database):
         "events.json", events=[_event(now - 20 * DAY, 1), _event(now - 9 * DAY, 2)]
     )
 
-    report = await housekeeping.run_pass(database, DEFAULTS, now)
+    report = await housekeeping.run_pass(database, DEFAULTS, config.depot_path, now)
 
     assert report.purged_events == 1
     assert await database.fetch_value("SELECT event_id FROM event") == "2"
@@ -232,7 +232,7 @@ async def test_purge_logins_keeps_newest(client, config, database):
     ]
     await agent.call("update.json", logins=logins)
 
-    report = await housekeeping.run_pass(database, DEFAULTS, now)
+    report = await housekeeping.run_pass(database, DEFAULTS, config.depot_path, now)
 
     kept = await database.fetch_all("SELECT timestamp FROM computer_login")
     assert report.purged_logins == 3

@@ -3,7 +3,8 @@
 An upload is streamed into the depot under its final file name and recorded
 here under a random upload id. `oco.package.create` with that id turns the
 record into a package row in one transaction, so the file belongs either to
-an upload or to a package.
+an upload or to a package. Housekeeping deletes uploads that no package
+used within `housekeeping.purge_uploads_after` seconds.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 import logging
 import secrets
 
+import aiosqlite
+
 from ocoserver import depot, timefmt
-from ocoserver.db import Database, fetch_one
+from ocoserver.db import Database, Row, fetch_all, fetch_one
 from ocoserver.errors import AdminError
 from ocoserver.store import packages
 
@@ -23,8 +26,6 @@ async def record(
     database: Database, payload: depot.StoredPayload, key_name: str
 ) -> str:
     """Record an uploaded payload and return its upload id."""
-    # NOTE: an upload that no package ever uses stays in the depot until
-    # removed by hand; expire unused uploads once a housekeeping task exists.
     upload_id = secrets.token_hex(16)
     async with database.transaction() as connection:
         await connection.execute(
@@ -80,3 +81,20 @@ async def create_package(
         upload_id,
     )
     return package_id
+
+
+async def purge_unused(connection: aiosqlite.Connection, cutoff: str) -> list[Row]:
+    """Delete the records of uploads made before `cutoff` and return them.
+
+    The caller deletes the files after the commit, so a crash in between
+    leaves a file without a record, never a record without its file.
+    """
+    rows = await fetch_all(
+        connection,
+        "SELECT id, file_name, key_name FROM package_upload WHERE created < ?",
+        (cutoff,),
+    )
+    await connection.executemany(
+        "DELETE FROM package_upload WHERE id = ?", [(row["id"],) for row in rows]
+    )
+    return rows
