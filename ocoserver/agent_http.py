@@ -102,12 +102,28 @@ async def _read_body(request: web.Request) -> bytes:
         async with asyncio.timeout(timeout):
             return await request.read()
     except (ClientPayloadError, RequestPayloadError) as error:
-        raise InvalidRequest(f"request body is incomplete: {error}") from None
+        raise broken_body_error(request, error, "request body") from None
     except TimeoutError:
         raise RequestTimeout(
             f"request body not received within {timeout:g} seconds "
             "(server.body_timeout)"
         ) from None
+
+
+def broken_body_error(
+    request: web.Request, error: Exception, body_name: str
+) -> InvalidRequest:
+    """Build the error for a body that failed to read and close the connection.
+
+    The connection closes after the response, because otherwise aiohttp
+    reads the rest of the body to keep the connection, gets the same error
+    again and logs it with a traceback.
+    """
+    request.content.feed_eof()
+    request.protocol.close()
+    # aiohttp's text of a decoding error spans two lines.
+    reason = " ".join(str(error).split())
+    return InvalidRequest(f"{body_name} is incomplete: {reason}")
 
 
 async def handle_rpc(request: web.Request) -> web.Response:

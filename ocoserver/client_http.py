@@ -27,7 +27,11 @@ from aiohttp import ClientPayloadError, hdrs, web
 from aiohttp.web_protocol import RequestPayloadError
 
 from ocoserver import depot
-from ocoserver.agent_http import _read_body, _require_json_content_type
+from ocoserver.agent_http import (
+    _read_body,
+    _require_json_content_type,
+    broken_body_error,
+)
 from ocoserver.appkeys import RPC_ID, STATE, ServerState
 from ocoserver.client_methods import METHODS, ClientContext
 from ocoserver.client_params import read_data
@@ -37,7 +41,6 @@ from ocoserver.errors import (
     ActionFailed,
     AdminError,
     Forbidden,
-    InvalidRequest,
     MethodNotFound,
     PayloadTooLarge,
     RequestTimeout,
@@ -271,7 +274,7 @@ async def _body_chunks(request: web.Request, timeout: float) -> AsyncIterator[by
                 "(server.body_timeout)"
             ) from None
         except (ClientPayloadError, RequestPayloadError) as error:
-            raise InvalidRequest(f"upload body is incomplete: {error}") from None
+            raise broken_body_error(request, error, "upload body") from None
         if not chunk:
             return
         yield chunk

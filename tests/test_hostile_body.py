@@ -130,6 +130,28 @@ async def test_length_longer_than_body(fleet, config, caplog):
     await fleet.plain.hello()
 
 
+async def test_broken_gzip_body_rejected(fleet, config, caplog):
+    body = b"this is not gzip data"
+    head = request_head(len(body)).replace(
+        b"\r\n\r\n", b"\r\nContent-Encoding: gzip\r\n\r\n"
+    )
+    before = snapshot(config.database_path)
+
+    status, raw = await exchange(fleet, head, body)
+    # aiohttp would log a traceback after the response if it read the body again.
+    await asyncio.sleep(0.1)
+
+    error = json.loads(raw)["error"]
+    assert status == 400
+    assert error["code"] == -32600
+    assert error["message"] == (
+        "request body is incomplete: 400, message: Can not decode "
+        "content-encoding: gzip"
+    )
+    assert snapshot(config.database_path) == before
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
+
+
 async def test_non_ascii_signature_rejected(fleet, config):
     body = agent_dumps(fleet.signed.body("hello.json"))
     head = request_head(len(body)).replace(
