@@ -27,7 +27,13 @@ import aiosqlite
 from ocoserver.auth_throttle import AuthThrottle
 from ocoserver.config import AgentConfig
 from ocoserver.db import Database, Row, fetch_one
-from ocoserver.errors import AdminError, InvalidParams, NotPermitted, Unauthorized, preview
+from ocoserver.errors import (
+    AdminError,
+    InvalidParams,
+    NotPermitted,
+    Unauthorized,
+    preview,
+)
 from ocoserver.logtext import quote
 from ocoserver.params import read_name
 from ocoserver.rpc import RpcRequest

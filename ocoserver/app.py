@@ -12,6 +12,7 @@ from ocoserver import agent_http, client_http, depot, housekeeping
 from ocoserver import web as web_console
 from ocoserver.appkeys import RPC_ID, STATE, ServerState
 from ocoserver.auth_throttle import AuthThrottle
+from ocoserver.client_address import client_address
 from ocoserver.config import Config
 from ocoserver.db import Database
 from ocoserver.errors import (
@@ -21,7 +22,6 @@ from ocoserver.errors import (
     RpcError,
     TooManyRequests,
 )
-from ocoserver.client_address import client_address
 from ocoserver.logtext import quote
 from ocoserver.rpc import JSON_CONTENT_TYPE, error_body
 from ocoserver.signing import ResponseClock

@@ -156,7 +156,8 @@ def _has_unusable_range(request: web.BaseRequest) -> bool:
     if hdrs.RANGE not in request.headers:
         return False
     try:
-        request.http_range
+        # Reading the property parses the header.
+        _ = request.http_range
     except ValueError:
         return True
     return False

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from ocoserver.config import Config
-from tests.agents import AGENT_PATH, PlainAgent, agent_dumps, snapshot
 from tests.admin import register
+from tests.agents import AGENT_PATH, PlainAgent, agent_dumps, snapshot
 
 
 @pytest.fixture

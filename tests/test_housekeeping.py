@@ -65,7 +65,9 @@ async def _deadline_job(client, config, database):
 async def test_deadline_passed_fails_job(client, config, database):
     container_id = await _deadline_job(client, config, database)
 
-    report = await housekeeping.run_pass(database, DEFAULTS, config.depot_path, utc_now() + 6 * MINUTE)
+    report = await housekeeping.run_pass(
+        database, DEFAULTS, config.depot_path, utc_now() + 6 * MINUTE
+    )
 
     [job] = await job_rows(database, container_id)
     assert report.overdue_jobs == 1
@@ -76,7 +78,9 @@ async def test_deadline_passed_fails_job(client, config, database):
 async def test_deadline_ahead_keeps_job(client, config, database):
     container_id = await _deadline_job(client, config, database)
 
-    report = await housekeeping.run_pass(database, DEFAULTS, config.depot_path, utc_now() + 4 * MINUTE)
+    report = await housekeeping.run_pass(
+        database, DEFAULTS, config.depot_path, utc_now() + 4 * MINUTE
+    )
 
     [job] = await job_rows(database, container_id)
     assert report.overdue_jobs == 0
@@ -89,7 +93,9 @@ async def test_ended_container_expires_jobs(client, config, database):
     end = timefmt.to_text(utc_now() + HOUR)
     container_id = await deploy(config, [package_id], ["lab-pc-01"], "--end", end)
 
-    report = await housekeeping.run_pass(database, DEFAULTS, config.depot_path, utc_now() + 2 * HOUR)
+    report = await housekeeping.run_pass(
+        database, DEFAULTS, config.depot_path, utc_now() + 2 * HOUR
+    )
 
     [job] = await job_rows(database, container_id)
     assert report.expired_jobs == 1
@@ -140,7 +146,9 @@ async def _job_ids(database) -> list[int]:
 async def test_purge_succeeded_after_four_hours(client, config, database):
     succeeded, failed = await _finished_jobs(client, config, database)
 
-    early = await housekeeping.run_pass(database, DEFAULTS, config.depot_path, utc_now() + 3 * HOUR)
+    early = await housekeeping.run_pass(
+        database, DEFAULTS, config.depot_path, utc_now() + 3 * HOUR
+    )
     remaining_early = await _job_ids(database)
     late = await housekeeping.run_pass(database, DEFAULTS, config.depot_path, utc_now() + 5 * HOUR)
 
@@ -153,7 +161,9 @@ async def test_purge_succeeded_after_four_hours(client, config, database):
 async def test_purge_failed_after_two_days(client, config, database):
     _, failed = await _finished_jobs(client, config, database)
 
-    early = await housekeeping.run_pass(database, DEFAULTS, config.depot_path, utc_now() + 47 * HOUR)
+    early = await housekeeping.run_pass(
+        database, DEFAULTS, config.depot_path, utc_now() + 47 * HOUR
+    )
     late = await housekeeping.run_pass(database, DEFAULTS, config.depot_path, utc_now() + 49 * HOUR)
 
     assert early.purged_failed_jobs == 0
