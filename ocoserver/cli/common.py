@@ -63,7 +63,7 @@ class OneLineFormatter(logging.Formatter):
     request can add a forged line to the log. Tracebacks keep their lines.
     """
 
-    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802
+    def formatMessage(self, record: logging.LogRecord) -> str:
         return escape_control_characters(super().formatMessage(record))
 
 
