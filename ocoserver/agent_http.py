@@ -216,7 +216,9 @@ async def handle_download(request: web.Request) -> web.StreamResponse:
     )
 
 
-def _plain_download_call(request: web.Request, remote: str) -> tuple[AgentCall, str]:
+def _plain_download_call(
+    request: web.Request, remote: str
+) -> tuple[AgentCall, object]:
     query = request.query
     params = {
         "hostname": query.get("hostname"),

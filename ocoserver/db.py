@@ -214,7 +214,9 @@ async def fetch_one(
     queries that match one row or few.
     """
     rows = await connection.execute_fetchall(sql, params)
-    return dict(rows[0]) if rows else None
+    for row in rows:
+        return dict(row)
+    return None
 
 
 async def execute(

@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +123,7 @@ def print_fields(row: Mapping[str, Any]) -> None:
         print(f"{name.ljust(width)}  {text}")
 
 
-def print_section(title: str, rows: list[Mapping[str, Any]]) -> None:
+def print_section(title: str, rows: Sequence[Mapping[str, Any]]) -> None:
     """Print a titled table of rows, or '(none)' when there are no rows."""
     print()
     print(f"{title}:")

@@ -648,7 +648,7 @@ async def apply_state_report(
     if job["state"] not in ACTIVE_STATES:
         # A terminal job never moves back; late output reports are ignored.
         log.debug("job %d is already %s; report ignored", job["id"], job["state"])
-        return job["state"] == SUCCEEDED
+        return bool(job["state"] == SUCCEEDED)
 
     new_state = stored_state(job, report)
     now = timefmt.now_text()

@@ -129,9 +129,11 @@ async def add(
 
 
 async def insert_stored(
-    connection: aiosqlite.Connection, spec: PackageSpec, payload: depot.StoredPayload
+    connection: aiosqlite.Connection,
+    spec: PackageSpec,
+    payload: depot.StoredPayload | None,
 ) -> int:
-    """Insert a validated package whose payload is already in the depot."""
+    """Insert a validated package whose payload, if any, is already in the depot."""
     existing = await fetch_one(
         connection,
         "SELECT id FROM package WHERE family = ? AND version = ?",
