@@ -688,9 +688,13 @@ async def apply_state_report(
     """Apply an agent's job state report; return whether the job succeeded.
 
     A transport failure is retried up to `max_retries` times in all (see
-    `is_transport_failure`).
+    `is_transport_failure`). A success report for an expired job records
+    the installation but keeps the job expired.
     """
     job = await fetch_own_job(connection, computer, report.job_id)
+    if job["state"] == EXPIRED and stored_state(job, report) == SUCCEEDED:
+        await _record_late_success(connection, computer, job)
+        return True
     if job["state"] not in ACTIVE_STATES:
         # A terminal job never moves back; late output reports are ignored.
         log.debug("job %d is already %s; report ignored", job["id"], job["state"])
@@ -727,6 +731,23 @@ async def apply_state_report(
             computer["hostname"], STATE_NAMES[new_state], report.return_code,
         )
     return new_state == SUCCEEDED
+
+
+async def _record_late_success(
+    connection: aiosqlite.Connection, computer: Row, job: Row
+) -> None:
+    """Record what a job did that finished successfully after it expired.
+
+    The agent ran the installer, so the installed-package record must match
+    the computer. The job stays expired, because its container ended first.
+    """
+    await _record_installed(connection, job, timefmt.now_text())
+    action = "uninstalled" if job["is_uninstall"] else "installed"
+    log.info(
+        "job %d for computer %s succeeded after it expired: package %d recorded "
+        "as %s, job state kept", job["id"], computer["hostname"],
+        job["package_id"], action,
+    )
 
 
 def is_transport_failure(job: Row, report: StateReport) -> bool:
