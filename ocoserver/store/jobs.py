@@ -367,11 +367,12 @@ class Delivery:
 
 @dataclass(frozen=True)
 class JobKind:
-    """A table of jobs as the download cap sees it."""
+    """A job table, with the column and statement that the download cap uses."""
 
     # The row key whose jobs run in sequence: a container or a rule.
     sequence_key: str
-    # Marks one job (second parameter) as offered at a time (first parameter).
+    # An UPDATE that sets `offered` to a time (first parameter) on one job
+    # (second parameter).
     offer_statement: str
 
 
@@ -503,8 +504,8 @@ async def _download_slot_free(
     return True
 
 
-# The join and filter of count_downloading_computers, the same for the job
-# and rule_job tables (alias j), whose columns it uses have the same names.
+# The join and filter of count_downloading_computers for either job table
+# (alias j). Both tables name the columns it uses alike.
 _SLOT_CONDITION = (
     "JOIN package p ON p.id = j.package_id "
     "WHERE j.state IN (0, 1) AND j.computer_id <> :computer "

@@ -112,7 +112,7 @@ RULE_JOBS = jobs.JobKind("rule_id", "UPDATE rule_job SET offered = ? WHERE id = 
 async def pending_for_check_in(
     connection: aiosqlite.Connection, computer_id: int, delivery: jobs.Delivery
 ) -> tuple[list[Row], list[Row]]:
-    """Return the pending container jobs and rule jobs a hello hands out.
+    """Select the pending container jobs and rule jobs that a hello hands out.
 
     One download cap covers both kinds (see `jobs.withhold_capped_downloads`).
     Rule jobs have no IP ranges or time frames. With a download cap in
