@@ -365,11 +365,15 @@ CREATE TABLE rule_job (
     last_update TEXT,
     -- Transport failures retried so far (see agent.max_job_retries).
     retries INTEGER NOT NULL DEFAULT 0,
+    -- As job.offered: when a hello last handed out this waiting job with its
+    -- download while agent.max_concurrent_downloads applied.
+    offered TEXT,
     UNIQUE (rule_id, computer_id, package_id)
 );
 CREATE INDEX rule_job_computer_state ON rule_job (computer_id, state);
 -- Download slots and housekeeping look jobs up by state across computers.
 CREATE INDEX job_state ON job (state);
+CREATE INDEX rule_job_state ON rule_job (state);
 
 
 -- Keys of the client API (administration over HTTP). Only the SHA-256 hash

@@ -125,16 +125,13 @@ async def hello(context: MethodContext) -> dict[str, Any]:
         await _record_check_in(connection, context, check_in)
         # Job selection stays in the write transaction, because handing out
         # a download under a download limit reserves a slot.
-        pending = await jobs.pending_for_computer(
+        pending, pending_rule_jobs = await rule_jobs.pending_for_check_in(
             connection, caller.computer_id, context.delivery()
         )
     # The rest only reads, so it runs after the commit and does not hold the
     # write lock that every concurrent check-in waits for.
     async with context.database.reader() as connection:
         row = await _fetch_update_state(connection, caller.computer_id)
-        pending_rule_jobs = await rule_jobs.pending_for_computer(
-            connection, caller.computer_id
-        )
         logins_since = await inventory.newest_login_text(connection, caller.computer_id)
         event_rules = await events.rules_with_since(connection, caller.computer_id)
         due_passwords = []

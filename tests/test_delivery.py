@@ -15,7 +15,16 @@ import pytest
 
 from ocoserver import timefmt
 from ocoserver.config import Config
-from ocoserver.store import jobs
+from ocoserver.store import (
+    computers,
+    deployment_rules,
+    groups,
+    jobs,
+    memberships,
+    packages,
+    rule_jobs,
+)
+from ocoserver.store.groups import COMPUTER_GROUPS, PACKAGE_GROUPS
 from tests.admin import (
     add_package,
     deploy,
@@ -311,6 +320,171 @@ async def test_download_cap_stale_slot(client, config, database, tmp_path):
         pending = await jobs.pending_for_computer(connection, computer_id, delivery)
 
     assert len(pending) == 1
+
+
+ONE_SLOT = {"agent": {"max_concurrent_downloads": 1}}
+RULE_HOSTS = ["lab-pc-01", "lab-pc-02"]
+
+
+async def zip_package(database, config, tmp_path, name: str) -> int:
+    """Add a package with a payload, so its jobs need a download."""
+    (tmp_path / name).mkdir()
+    folder = make_package_folder(tmp_path / name)
+    spec = packages.PackageSpec(family=name, version="1", install_procedure="run")
+    return await packages.add(database, config.depot_path, spec, folder)
+
+
+async def script_package(database, config, name: str) -> int:
+    """Add a package without a payload, so its jobs need no download."""
+    spec = packages.PackageSpec(family=name, version="1", install_procedure="run")
+    return await packages.add(database, config.depot_path, spec, None)
+
+
+async def seed_rule(
+    database, name: str, hosts: list[str], package_ids: list[int]
+) -> int:
+    """Create a deployment rule over new groups, both named `name`."""
+    await groups.add(database, COMPUTER_GROUPS, name, None)
+    for hostname in hosts:
+        await memberships.add_member(database, COMPUTER_GROUPS, name, hostname)
+    await groups.add(database, PACKAGE_GROUPS, name, None)
+    for package_id in package_ids:
+        await memberships.add_member(database, PACKAGE_GROUPS, name, str(package_id))
+    return await deployment_rules.add(
+        database, deployment_rules.RuleSpec(name, name, name)
+    )
+
+
+async def _rule_download_agents(client, config, database, tmp_path) -> list[PlainAgent]:
+    """Put both RULE_HOSTS in a rule of one download package (rule jobs 1, 2)."""
+    for hostname in RULE_HOSTS:
+        await computers.add(database, hostname)
+    package_id = await zip_package(database, config, tmp_path, "zip")
+    await seed_rule(database, "lab", RULE_HOSTS, [package_id])
+    return [PlainAgent(client, hostname) for hostname in RULE_HOSTS]
+
+
+def handed_ids(params: dict[str, Any]) -> list[Any]:
+    return [entry["id"] for entry in params["software-jobs"]]
+
+
+@pytest.mark.parametrize("config", [ONE_SLOT], indirect=True)
+async def test_rule_cap_one_of_two(client, config, database, tmp_path):
+    agents = await _rule_download_agents(client, config, database, tmp_path)
+
+    first = await agents[0].hello()
+    second = await agents[1].hello()
+
+    assert handed_ids(first) == ["dynamic-1"]
+    assert handed_ids(second) == []
+    offered = await database.fetch_all("SELECT offered FROM rule_job ORDER BY id")
+    assert offered[0]["offered"] is not None
+    assert offered[1]["offered"] is None
+
+
+@pytest.mark.parametrize("config", [ONE_SLOT], indirect=True)
+async def test_rule_cap_frees_on_finish(client, config, database, tmp_path):
+    agents = await _rule_download_agents(client, config, database, tmp_path)
+    await agents[0].hello()
+    await agents[0].call(
+        "update_job_state-downloading-start.json", **{"job-id": "dynamic-1"}
+    )
+    while_downloading = await agents[1].hello()
+    await agents[0].call("update_job_state-finished.json", **{"job-id": "dynamic-1"})
+
+    after_finish = await agents[1].hello()
+
+    assert handed_ids(while_downloading) == []
+    assert handed_ids(after_finish) == ["dynamic-2"]
+
+
+@pytest.mark.parametrize("config", [ONE_SLOT], indirect=True)
+async def test_rule_cap_stale_slot(client, config, database, tmp_path):
+    agents = await _rule_download_agents(client, config, database, tmp_path)
+    await agents[0].hello()
+    computer_id = await database.fetch_value(
+        "SELECT id FROM computer WHERE hostname = 'lab-pc-02'"
+    )
+    timeout = datetime.timedelta(seconds=config.agent.download_timeout)
+    now = datetime.datetime.now(datetime.UTC)
+
+    handed = {}
+    for label, moment in (("before", now + timeout / 2), ("after", now + 2 * timeout)):
+        delivery = jobs.Delivery(
+            now=moment,
+            address="127.0.0.1",
+            max_concurrent_downloads=1,
+            download_timeout=config.agent.download_timeout,
+        )
+        async with database.transaction() as connection:
+            _, rule_rows = await rule_jobs.pending_for_check_in(
+                connection, computer_id, delivery
+            )
+        handed[label] = [row["id"] for row in rule_rows]
+
+    assert handed["before"] == []
+    assert handed["after"] == [2]
+
+
+@pytest.mark.parametrize("config", [ONE_SLOT], indirect=True)
+async def test_rule_cap_holds_later_jobs(client, config, database, tmp_path):
+    agents = await _rule_download_agents(client, config, database, tmp_path)
+    zip_id = await database.fetch_value("SELECT id FROM package")
+    script_id = await script_package(database, config, "script")
+    other_id = await script_package(database, config, "other")
+    await memberships.add_member(database, PACKAGE_GROUPS, "lab", str(script_id))
+    other_rule = await seed_rule(database, "tools", ["lab-pc-02"], [other_id])
+    await agents[0].hello()
+
+    params = await agents[1].hello()
+
+    sent = [(e["container-id"], e["package-id"]) for e in params["software-jobs"]]
+    assert sent == [(f"dynamic-{other_rule}", other_id)]
+    assert zip_id not in [package_id for _, package_id in sent]
+
+
+async def _mixed_download_agents(
+    client, config, database, tmp_path
+) -> list[PlainAgent]:
+    """Give lab-pc-01 a container job and lab-pc-02 a rule job (dynamic-1)."""
+    for hostname in RULE_HOSTS:
+        await computers.add(database, hostname)
+    package_id = await zip_package(database, config, tmp_path, "zip")
+    await deploy(config, [package_id], ["lab-pc-01"])
+    await seed_rule(database, "lab", ["lab-pc-02"], [package_id])
+    return [PlainAgent(client, hostname) for hostname in RULE_HOSTS]
+
+
+@pytest.mark.parametrize("config", [ONE_SLOT], indirect=True)
+async def test_container_download_holds_rule(client, config, database, tmp_path):
+    container_agent, rule_agent = await _mixed_download_agents(
+        client, config, database, tmp_path
+    )
+
+    container_params = await container_agent.hello()
+    rule_params = await rule_agent.hello()
+
+    job_id = await database.fetch_value("SELECT id FROM job")
+    assert handed_ids(container_params) == [job_id]
+    assert handed_ids(rule_params) == []
+
+
+@pytest.mark.parametrize("config", [ONE_SLOT], indirect=True)
+async def test_rule_download_holds_container(client, config, database, tmp_path):
+    container_agent, rule_agent = await _mixed_download_agents(
+        client, config, database, tmp_path
+    )
+    rule_params = await rule_agent.hello()
+    await rule_agent.call(
+        "update_job_state-downloading-progress.json", **{"job-id": "dynamic-1"}
+    )
+
+    container_params = await container_agent.hello()
+
+    assert handed_ids(rule_params) == ["dynamic-1"]
+    assert handed_ids(container_params) == []
+    offered = await database.fetch_value("SELECT offered FROM job")
+    assert offered is None
 
 
 async def test_transport_failure_retried(client, config, database):

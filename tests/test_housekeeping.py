@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
+import logging
 
 import pytest
 
@@ -106,7 +107,8 @@ async def test_ended_container_expires_jobs(client, config, database):
     )
 
 
-async def test_late_report_after_expiry_ignored(client, config, database):
+async def _expired_job(client, config, database) -> tuple[PlainAgent, int]:
+    """Hand out a job of a container that ends in an hour, then expire it."""
     await register(config)
     package_id = await add_package(config, "-")
     end = timefmt.to_text(utc_now() + HOUR)
@@ -115,11 +117,41 @@ async def test_late_report_after_expiry_ignored(client, config, database):
     await agent.hello()
     [job] = await job_rows(database, container_id)
     await housekeeping.run_pass(database, DEFAULTS, config.depot_path, utc_now() + 2 * HOUR)
+    return agent, job["id"]
 
-    await agent.call("update_job_state-finished.json", **{"job-id": job["id"]})
 
-    [job] = await job_rows(database, container_id)
-    assert job["state"] == jobs.EXPIRED
+async def test_success_after_expiry_recorded(client, config, database, caplog):
+    caplog.set_level(logging.INFO, logger="ocoserver.jobs")
+    agent, job_id = await _expired_job(client, config, database)
+
+    status, payload = await agent.call(
+        "update_job_state-finished.json", **{"job-id": job_id}
+    )
+
+    assert status == 200
+    assert payload["result"]["params"] == {"job-succeeded": True}
+    state = await database.fetch_value("SELECT state FROM job WHERE id = ?", (job_id,))
+    assert state == jobs.EXPIRED
+    record = await database.fetch_one("SELECT job_id FROM computer_package")
+    assert record["job_id"] == job_id
+    assert f"job {job_id} for computer lab-pc-01 succeeded after it expired" in (
+        caplog.text
+    )
+
+
+async def test_failure_after_expiry_not_recorded(client, config, database):
+    agent, job_id = await _expired_job(client, config, database)
+
+    status, payload = await agent.call(
+        "update_job_state-finished-nonzero.json", **{"job-id": job_id}
+    )
+
+    assert status == 200
+    assert payload["result"]["params"] == {"job-succeeded": False}
+    state = await database.fetch_value("SELECT state FROM job WHERE id = ?", (job_id,))
+    assert state == jobs.EXPIRED
+    records = await database.fetch_value("SELECT COUNT(*) FROM computer_package")
+    assert records == 0
 
 
 async def _finished_jobs(client, config, database) -> tuple[int, int]:

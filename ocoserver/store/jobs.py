@@ -365,6 +365,20 @@ class Delivery:
         return timefmt.to_text(self.now)
 
 
+@dataclass(frozen=True)
+class JobKind:
+    """A job table, with the column and statement that the download cap uses."""
+
+    # The row key whose jobs run in sequence: a container or a rule.
+    sequence_key: str
+    # An UPDATE that sets `offered` to a time (first parameter) on one job
+    # (second parameter).
+    offer_statement: str
+
+
+CONTAINER_JOBS = JobKind("container_id", "UPDATE job SET offered = ? WHERE id = ?")
+
+
 async def pending_for_computer(
     connection: aiosqlite.Connection,
     computer_id: int,
@@ -380,9 +394,19 @@ async def pending_for_computer(
     because handing out a download job reserves a slot.
     """
     delivery = delivery or Delivery()
+    admitted = await admitted_jobs(connection, computer_id, delivery)
+    [kept] = await withhold_capped_downloads(
+        connection, computer_id, [(CONTAINER_JOBS, admitted)], delivery
+    )
+    return kept
+
+
+async def admitted_jobs(
+    connection: aiosqlite.Connection, computer_id: int, delivery: Delivery
+) -> list[Row]:
+    """Return the pending jobs before the download cap, in execution order."""
     candidates = await _candidate_jobs(connection, computer_id, delivery.now_text)
-    admitted = admit_candidates(candidates, delivery)
-    return await withhold_capped_downloads(connection, computer_id, admitted, delivery)
+    return admit_candidates(candidates, delivery)
 
 
 async def _candidate_jobs(
@@ -425,36 +449,70 @@ def admit_candidates(rows: list[Row], delivery: Delivery) -> list[Row]:
 async def withhold_capped_downloads(
     connection: aiosqlite.Connection,
     computer_id: int,
-    rows: list[Row],
+    selections: list[tuple[JobKind, list[Row]]],
     delivery: Delivery,
-) -> list[Row]:
+) -> list[list[Row]]:
     """Hold back waiting download jobs while other computers fill the download cap.
 
-    A held-back job's later jobs in the same container are held back too,
-    so that the container's sequence is kept. Jobs handed out with their
-    download are marked as offered, which reserves a slot until the agent
-    reports progress or `download_timeout` passes.
+    `selections` pairs each kind of job with the computer's pending jobs of
+    that kind, and one cap covers all of them. The result has the kept jobs
+    of each selection, in the same order. A held-back job's later jobs in
+    the same container or rule are held back too, so that its sequence is
+    kept. Jobs handed out with their download are marked as offered, which
+    reserves a slot until the agent reports progress or `download_timeout`
+    passes.
     """
+    selected = [rows for _, rows in selections]
+    waiting = [(kind, _waiting_downloads(rows)) for kind, rows in selections]
+    if delivery.max_concurrent_downloads == 0 or not any(rows for _, rows in waiting):
+        return selected
+
+    if not await _download_slot_free(connection, computer_id, delivery):
+        return [
+            _without_download_jobs(rows, kind.sequence_key) for kind, rows in selections
+        ]
+
+    for kind, rows in waiting:
+        await connection.executemany(
+            kind.offer_statement, [(delivery.now_text, row["id"]) for row in rows]
+        )
+    return selected
+
+
+def _waiting_downloads(rows: list[Row]) -> list[Row]:
+    return [row for row in rows if _is_waiting_download(row)]
+
+
+def _is_waiting_download(row: Row) -> bool:
+    return bool(row["state"] == WAITING and row["file_name"])
+
+
+async def _download_slot_free(
+    connection: aiosqlite.Connection, computer_id: int, delivery: Delivery
+) -> bool:
     cap = delivery.max_concurrent_downloads
-    waiting = [row for row in rows if row["state"] == WAITING and row["file_name"]]
-    if cap == 0 or not waiting:
-        return rows
     cutoff = timefmt.to_text(
         delivery.now - datetime.timedelta(seconds=delivery.download_timeout)
     )
-    busy = await count_downloading_computers(
-        connection, computer_id, cutoff
-    )
+    busy = await count_downloading_computers(connection, computer_id, cutoff)
     if busy >= cap:
         log.debug(
             "computer %d waits for a download slot: %d of %d in use",
             computer_id, busy, cap,
         )
-        return _without_download_jobs(rows)
-    await mark_offered(
-        connection, [row["id"] for row in waiting], delivery.now_text
-    )
-    return rows
+        return False
+    return True
+
+
+# The join and filter of count_downloading_computers for either job table
+# (alias j). Both tables name the columns it uses alike.
+_SLOT_CONDITION = (
+    "JOIN package p ON p.id = j.package_id "
+    "WHERE j.state IN (0, 1) AND j.computer_id <> :computer "
+    "AND p.file_name IS NOT NULL AND CASE j.state "
+    "WHEN 1 THEN COALESCE(j.last_update, j.download_started) "
+    "ELSE j.offered END > :cutoff"
+)
 
 
 async def count_downloading_computers(
@@ -462,40 +520,29 @@ async def count_downloading_computers(
 ) -> int:
     """Count other computers that hold a download slot since `cutoff`.
 
-    A slot is held by a job reported as downloading, or by a waiting job
-    offered with its download, whose last activity is after `cutoff`.
+    A slot is held by a container job or rule job reported as downloading,
+    or by a waiting one offered with its download, whose last activity is
+    after `cutoff`.
     """
     row = await fetch_one(
         connection,
-        "SELECT COUNT(DISTINCT j.computer_id) AS busy FROM job j "
-        "JOIN package p ON p.id = j.package_id "
-        "WHERE j.state IN (0, 1) AND j.computer_id <> :computer "
-        "AND p.file_name IS NOT NULL AND CASE j.state "
-        "WHEN 1 THEN COALESCE(j.last_update, j.download_started) "
-        "ELSE j.offered END > :cutoff",
+        "SELECT COUNT(DISTINCT computer_id) AS busy FROM ("
+        f"SELECT j.computer_id FROM job j {_SLOT_CONDITION} "
+        f"UNION ALL SELECT j.computer_id FROM rule_job j {_SLOT_CONDITION})",
         {"computer": computer_id, "cutoff": cutoff},
     )
     assert row is not None
     return int(row["busy"])
 
 
-async def mark_offered(
-    connection: aiosqlite.Connection, job_ids: list[int], now_text: str
-) -> None:
-    await connection.executemany(
-        "UPDATE job SET offered = ? WHERE id = ?",
-        [(now_text, job_id) for job_id in job_ids],
-    )
-
-
-def _without_download_jobs(rows: list[Row]) -> list[Row]:
-    held_containers: set[int] = set()
+def _without_download_jobs(rows: list[Row], sequence_key: str) -> list[Row]:
+    held_sequences: set[int] = set()
     kept = []
     for row in rows:
-        if row["container_id"] in held_containers:
+        if row[sequence_key] in held_sequences:
             continue
-        if row["state"] == WAITING and row["file_name"]:
-            held_containers.add(row["container_id"])
+        if _is_waiting_download(row):
+            held_sequences.add(row[sequence_key])
             continue
         kept.append(row)
     return kept
@@ -642,9 +689,13 @@ async def apply_state_report(
     """Apply an agent's job state report; return whether the job succeeded.
 
     A transport failure is retried up to `max_retries` times in all (see
-    `is_transport_failure`).
+    `is_transport_failure`). A success report for an expired job records
+    the installation but keeps the job expired.
     """
     job = await fetch_own_job(connection, computer, report.job_id)
+    if job["state"] == EXPIRED and stored_state(job, report) == SUCCEEDED:
+        await _record_late_success(connection, computer, job)
+        return True
     if job["state"] not in ACTIVE_STATES:
         # A terminal job never moves back; late output reports are ignored.
         log.debug("job %d is already %s; report ignored", job["id"], job["state"])
@@ -681,6 +732,23 @@ async def apply_state_report(
             computer["hostname"], STATE_NAMES[new_state], report.return_code,
         )
     return new_state == SUCCEEDED
+
+
+async def _record_late_success(
+    connection: aiosqlite.Connection, computer: Row, job: Row
+) -> None:
+    """Record what a job did that finished successfully after it expired.
+
+    The agent ran the installer, so the installed-package record must match
+    the computer. The job stays expired, because its container ended first.
+    """
+    await _record_installed(connection, job, timefmt.now_text())
+    action = "uninstalled" if job["is_uninstall"] else "installed"
+    log.info(
+        "job %d for computer %s succeeded after it expired: package %d recorded "
+        "as %s, job state kept", job["id"], computer["hostname"],
+        job["package_id"], action,
+    )
 
 
 def is_transport_failure(job: Row, report: StateReport) -> bool:

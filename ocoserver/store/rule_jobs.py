@@ -106,6 +106,30 @@ async def _create(
     )
 
 
+RULE_JOBS = jobs.JobKind("rule_id", "UPDATE rule_job SET offered = ? WHERE id = ?")
+
+
+async def pending_for_check_in(
+    connection: aiosqlite.Connection, computer_id: int, delivery: jobs.Delivery
+) -> tuple[list[Row], list[Row]]:
+    """Select the pending container jobs and rule jobs that a hello hands out.
+
+    One download cap covers both kinds (see `jobs.withhold_capped_downloads`).
+    Rule jobs have no IP ranges or time frames. With a download cap in
+    `delivery`, `connection` must be able to write, because handing out a
+    download job reserves a slot.
+    """
+    container_rows = await jobs.admitted_jobs(connection, computer_id, delivery)
+    rule_rows = await pending_for_computer(connection, computer_id)
+    container_kept, rule_kept = await jobs.withhold_capped_downloads(
+        connection,
+        computer_id,
+        [(jobs.CONTAINER_JOBS, container_rows), (RULE_JOBS, rule_rows)],
+        delivery,
+    )
+    return container_kept, rule_kept
+
+
 async def pending_for_computer(
     connection: aiosqlite.Connection, computer_id: int
 ) -> list[Row]:
@@ -113,12 +137,12 @@ async def pending_for_computer(
 
     Pending: waiting, downloading or executing, of an enabled rule. Order:
     rule priority (highest first), rule id, then the package's place in the
-    package group.
+    package group. The download cap is not applied here.
     """
     return await fetch_all(
         connection,
-        "SELECT j.id, j.rule_id, j.package_id, j.procedure, r.sequence_mode, "
-        "p.file_name, p.post_action, p.post_action_timeout "
+        "SELECT j.id, j.rule_id, j.package_id, j.procedure, j.state, "
+        "r.sequence_mode, p.file_name, p.post_action, p.post_action_timeout "
         "FROM rule_job j JOIN deployment_rule r ON r.id = j.rule_id "
         "JOIN package p ON p.id = j.package_id "
         "WHERE j.computer_id = ? AND j.state IN (0, 1, 2) AND r.enabled = 1 "
@@ -184,8 +208,8 @@ async def apply_state_report(
     if jobs.is_transport_failure(job, report) and job["retries"] < max_retries:
         await connection.execute(
             "UPDATE rule_job SET state = 0, retries = :attempt, return_code = :code, "
-            "message = :message, download_progress = NULL, last_update = :now "
-            "WHERE id = :id",
+            "message = :message, download_progress = NULL, offered = NULL, "
+            "last_update = :now WHERE id = :id",
             jobs.retry_values(job, report, max_retries, now),
         )
         log.info(
