@@ -292,9 +292,11 @@ async def _register(
     settings: AgentSettings,
 ) -> Caller:
     if not settings.self_registration:
-        raise Rejected(f"computer {hostname} is not registered")
+        raise _unauthenticated(hostname, f"computer {hostname} is not registered")
     if not settings.registration_key or not matches(settings.registration_key):
-        raise Rejected(f"invalid registration key for new computer {hostname}")
+        raise _unauthenticated(
+            hostname, f"invalid registration key for new computer {hostname}"
+        )
     if call.method != HELLO:
         raise Rejected("a new computer must send oco.agent.hello first")
     _check_new_hostname(hostname)
@@ -319,6 +321,19 @@ async def _register(
             hostname, call.remote, computer_id,
         )
     return Caller(computer=computer, generation=call.generation, keys_issued=True)
+
+
+def _unauthenticated(hostname: str, reason: str) -> Rejected:
+    """Build the rejection of a request whose computer or key did not match.
+
+    The client gets one message for an unknown computer and for a wrong key,
+    so that it cannot find out which hostnames are registered. The log line
+    keeps the `reason`.
+    """
+    return Rejected(
+        f"computer {hostname} is unknown or its agent key or signature is invalid",
+        log_detail=reason,
+    )
 
 
 def _check_new_hostname(hostname: str) -> None:
@@ -359,7 +374,9 @@ async def _verify_known(
         matches(key) for key in _first_contact_keys(settings)
     )
     if not first_contact:
-        raise Rejected(f"invalid agent key or signature for computer {hostname}")
+        raise _unauthenticated(
+            hostname, f"invalid agent key or signature for computer {hostname}"
+        )
     if call.method != HELLO:
         raise Rejected(f"computer {hostname} must send oco.agent.hello first")
     async with database.transaction() as connection:

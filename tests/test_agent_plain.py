@@ -376,6 +376,29 @@ async def test_self_registration_rejects_space_hostname(client, database):
     assert await database.fetch_value("SELECT COUNT(*) FROM computer") == 0
 
 
+async def test_unknown_and_wrong_key_alike(client, config, caplog):
+    await register(config)
+    await PlainAgent(client).hello()
+    wrong_key = PlainAgent(client)
+    wrong_key.agent_key = "not-the-key"
+    unknown = PlainAgent(client, hostname="no-such-pc")
+
+    unknown_body = unknown.body("hello.json")
+    unknown_body["params"]["uid"] = "0a1b2c3d-0000-4000-8000-000000000001"
+
+    _, wrong_payload = await wrong_key.call("hello.json")
+    _, unknown_payload = await unknown.send(unknown_body)
+
+    assert wrong_payload["error"]["message"] == (
+        "computer lab-pc-01 is unknown or its agent key or signature is invalid"
+    )
+    assert unknown_payload["error"]["message"] == (
+        "computer no-such-pc is unknown or its agent key or signature is invalid"
+    )
+    assert 'reason="invalid agent key or signature for computer lab-pc-01"' in caplog.text
+    assert 'reason="computer no-such-pc is not registered"' in caplog.text
+
+
 async def test_concurrent_first_contacts_one_computer(client, database):
     await settings.set_value(database, settings.SELF_REGISTRATION, "1")
     await settings.set_value(database, settings.REGISTRATION_KEY, "office-secret-1")
