@@ -24,6 +24,7 @@ from ocoserver.store import (
     settings,
 )
 from ocoserver.store.groups import COMPUTER_GROUPS
+from ocoserver.web.messages import console_message
 from ocoserver.web.session import page
 from ocoserver.web.templating import render
 
@@ -77,7 +78,9 @@ def path_id(request: web.Request) -> int:
 
 
 def not_found(request: web.Request, message: str) -> web.Response:
-    return render("error.html", request, {"message": message}, status=404)
+    """Render a 404 page with `message` in the console's terms."""
+    context = {"message": console_message(message)}
+    return render("error.html", request, context, status=404)
 
 
 @page
