@@ -13,7 +13,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from ocoserver.web import actions, pages, session
+from ocoserver.web import actions, confirm, pages, session
 
 WEB_DIR = Path(__file__).parent
 
@@ -32,3 +32,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/logout", session.logout)
     pages.add_routes(app)
     actions.add_routes(app)
+    confirm.add_routes(app)
