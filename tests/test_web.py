@@ -563,3 +563,25 @@ async def test_container_buttons_change_jobs(admin_client, database):
     assert disabled == 0
     assert await database.fetch_value("SELECT state FROM job") == 0
     assert await database.fetch_value("SELECT return_code FROM job") is None
+
+
+async def test_container_download_whole_percent(admin_client, database):
+    agent = await registered_agent(admin_client, database, "pc-a")
+    token = await session_token(admin_client)
+    await admin_client.post("/packages", data=upload_form(token, zip_bytes()))
+    await admin_client.post(
+        "/deploy",
+        data={"csrf_token": token, "name": "one", "package": "1", "computer": "1"},
+    )
+    await agent.hello()
+    # The captured report carries download-progress 7.988532087725628.
+    status, _ = await agent.call(
+        "update_job_state-downloading-progress.json", **{"job-id": 1}
+    )
+
+    page = await (await admin_client.get("/jobs/1")).text()
+    state = await (await admin_client.get("/jobs/1/state.json")).json()
+
+    assert status == 200
+    assert '<td data-field="download_progress">7</td>' in page
+    assert state["jobs"][0]["download_progress"] == 7

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import math
 from typing import Any
 
 from aiohttp import web
@@ -149,8 +150,26 @@ async def _container_data(request: web.Request) -> dict[str, Any]:
     rows = await details.container_jobs(database, summary["id"])
     return {
         "container": summary,
-        "jobs": [{**row, "state_name": state_name(row["state"])} for row in rows],
+        "jobs": [_job_view(row) for row in rows],
     }
+
+
+def _job_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **row,
+        "state_name": state_name(row["state"]),
+        "download_progress": download_percent(row["download_progress"]),
+    }
+
+
+def download_percent(progress: float | None) -> int | None:
+    """Return an agent's download progress (0 to 100) as a whole percent.
+
+    It rounds down, so 100 shows only once the download is complete.
+    """
+    if progress is None:
+        return None
+    return max(0, min(100, math.floor(progress)))
 
 
 @page
