@@ -390,6 +390,18 @@ async def test_static_assets_served(client):
     assert script.status == 200
 
 
+async def test_favicon_served_and_linked(client):
+    icon = await client.get("/favicon.ico")
+    body = await icon.read()
+    login = await (await client.get("/login")).text()
+
+    assert icon.status == 200
+    # An ICO file starts with reserved 0, type 1 (icon) and the image count.
+    assert body[:6] == b"\x00\x00\x01\x00\x01\x00"
+    assert '<link rel="icon" href="/static/favicon.ico"' in login
+    assert (await client.get("/static/favicon.ico")).status == 200
+
+
 async def test_admin_cli_adds_lists_removes(config, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.StringIO("long enough password\n"))
     code, output = await run_cli(config, "admin", "add", "bob")

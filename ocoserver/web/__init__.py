@@ -27,9 +27,17 @@ def add_routes(app: web.Application) -> None:
     environment.filters["state_name"] = pages.state_name
     environment.filters["percent"] = pages.percent
     app.router.add_static("/static/", WEB_DIR / "static", name="static")
+    app.router.add_get("/favicon.ico", favicon)
     app.router.add_get("/login", session.login_page)
     app.router.add_post("/login", session.login)
     app.router.add_post("/logout", session.logout)
     pages.add_routes(app)
     actions.add_routes(app)
     confirm.add_routes(app)
+
+
+async def favicon(request: web.Request) -> web.StreamResponse:
+    """Serve the console's icon where browsers look for it without a link."""
+    response = web.FileResponse(WEB_DIR / "static" / "favicon.ico")
+    response.headers["Cache-Control"] = "max-age=86400"
+    return response
