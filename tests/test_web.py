@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import sys
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,12 @@ from ocoserver.db import Database
 from ocoserver.store import admins, computers, groups, memberships, packages
 from ocoserver.store.groups import COMPUTER_GROUPS
 from ocoserver.web.actions import MAX_FIELD_SIZE
+from ocoserver.web.session import (
+    LOGIN_SECRET,
+    LOGIN_TOKEN_LIFETIME,
+    issue_login_token,
+    login_token_valid,
+)
 from tests.admin import run_cli
 from tests.agents import PlainAgent
 from tests.console import add_admin, csrf_token, log_in, session_token
@@ -124,6 +131,70 @@ async def test_login_without_csrf_rejected(client, database):
     )  # fmt: skip
 
     assert response.status == 403
+
+
+async def post_login_with_token(client, token: str) -> Any:
+    """Post the login form with `token` both as the cookie and as the field."""
+    client.session.cookie_jar.update_cookies({"ocoserver_login": token})
+    return await client.post(
+        "/login",
+        data={"csrf_token": token, "name": "alice",
+              "password": "correct horse battery"},
+        allow_redirects=False,
+    )  # fmt: skip
+
+
+async def test_login_forged_token_rejected(client, database):
+    await add_admin(database)
+
+    response = await post_login_with_token(client, "forged-by-another-site")
+
+    assert response.status == 403
+    assert "ocoserver_session" not in response.cookies
+
+
+async def test_login_foreign_server_token_rejected(
+    client, database, aiohttp_client, tmp_path
+):
+    await add_admin(database)
+    other = await aiohttp_client(create_app(Config.for_tests(tmp_path / "other")))
+    token = csrf_token(await (await other.get("/login")).text())
+
+    response = await post_login_with_token(client, token)
+
+    assert response.status == 403
+
+
+async def test_login_expired_token_rejected(client, database):
+    await add_admin(database)
+    secret = client.app[LOGIN_SECRET]
+    issued = int(time.time()) - LOGIN_TOKEN_LIFETIME - 60
+    token = issue_login_token(secret, issued)
+
+    response = await post_login_with_token(client, token)
+
+    assert response.status == 403
+
+
+async def test_login_issued_token_accepted(client, database):
+    await add_admin(database)
+    token = issue_login_token(client.app[LOGIN_SECRET], int(time.time()))
+
+    response = await post_login_with_token(client, token)
+
+    assert response.status == 303
+    assert "ocoserver_session" in response.cookies
+
+
+async def test_login_page_replaces_forged_cookie(client):
+    client.session.cookie_jar.update_cookies({"ocoserver_login": "forged"})
+
+    response = await client.get("/login")
+    token = csrf_token(await response.text())
+
+    assert token != "forged"
+    assert login_token_valid(client.app[LOGIN_SECRET], token, time.time())
+    assert response.cookies["ocoserver_login"].value == token
 
 
 async def test_login_rate_limited(client, database):

@@ -7,6 +7,7 @@ sent shows as text. The stylesheet and the one script are served from
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -28,6 +29,7 @@ def add_routes(app: web.Application) -> None:
     environment.filters["percent"] = pages.percent
     app.router.add_static("/static/", WEB_DIR / "static", name="static")
     app.router.add_get("/favicon.ico", favicon)
+    app[session.LOGIN_SECRET] = secrets.token_bytes(32)
     app.router.add_get("/login", session.login_page)
     app.router.add_post("/login", session.login)
     app.router.add_post("/logout", session.logout)
