@@ -31,6 +31,7 @@ from ocoserver.web.session import (
 )
 from tests.admin import run_cli
 from tests.agents import PlainAgent
+from tests.client_api import call, create_key
 from tests.console import add_admin, csrf_token, log_in, session_token
 from tests.test_passwords import ALPHABET
 from tests.test_passwords import registered_agent as signed_password_agent
@@ -538,6 +539,40 @@ async def test_dashboard_lists_rejected_login(client, database):
     rejections = text.split("Rejected authentications")[1]
     assert f"web:{ESCAPED}" in rejections
     assert "127.0.0.1" in rejections
+    assert "console login failed: unknown account" in rejections
+    assert "starts at the last restart" in rejections
+    assert "wrong password" not in rejections
+
+
+async def test_dashboard_shows_agent_rejection(admin_client, database):
+    agent = await registered_agent(admin_client, database, "lab-pc-01")
+    agent.agent_key = "wrong-key-value"
+    status, _ = await agent.call("hello.json")
+
+    text = await (await admin_client.get("/")).text()
+    rejections = text.split("Rejected authentications")[1]
+
+    assert status == 401
+    assert "invalid agent key or signature for computer lab-pc-01" in rejections
+    assert "<td>lab-pc-01</td>" in rejections
+    assert "wrong-key-value" not in rejections
+
+
+async def test_dashboard_counts_throttled_requests(admin_client, database):
+    agent = await registered_agent(admin_client, database, "lab-pc-01")
+    agent.agent_key = "wrong-key-value"
+    for _ in range(3):
+        await agent.call("hello.json")
+    statuses = [(await agent.call("hello.json"))[0] for _ in range(4)]
+
+    text = await (await admin_client.get("/")).text()
+    rows = text.split('<table id="rejections">')[1].split("<tr>")[2:]
+
+    assert statuses == [429, 429, 429, 429]
+    assert "throttled: address blocked" in rows[0]
+    assert "<td>4</td>" in rows[0]
+    assert "invalid agent key" in rows[1]
+    assert "<td>3</td>" in rows[1]
 
 
 async def test_deploy_to_group_creates_jobs(admin_client, database):
@@ -668,3 +703,15 @@ async def test_container_download_whole_percent(admin_client, database):
     assert status == 200
     assert '<td data-field="download_progress">7</td>' in page
     assert state["jobs"][0]["download_progress"] == 7
+
+
+async def test_dashboard_shows_client_api_rejection(admin_client, config):
+    key = await create_key(config, "ci", "read")
+    status, _ = await call(admin_client, key[:-1] + "x", "oco.info")
+
+    text = await (await admin_client.get("/")).text()
+    rejections = text.split("Rejected authentications")[1]
+
+    assert status == 401
+    assert "<td>client-api</td><td>unknown or revoked key</td>" in rejections
+    assert key[:-1] not in rejections

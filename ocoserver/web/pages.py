@@ -10,6 +10,7 @@ from aiohttp import web
 
 from ocoserver import timefmt
 from ocoserver.appkeys import STATE
+from ocoserver.auth_throttle import MAX_RECENT_FAILURES
 from ocoserver.db import id_from_text
 from ocoserver.errors import AdminError
 from ocoserver.store import (
@@ -93,9 +94,10 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     )
     context["rejections"] = [
         {"time": _utc_text(failure.time), "remote": failure.remote,
-         "name": failure.name}
+         "name": failure.name, "reason": failure.reason, "count": failure.count}
         for failure in state.throttle.recent_failures()
     ]  # fmt: skip
+    context["rejections_max"] = MAX_RECENT_FAILURES
     return render("dashboard.html", request, context)
 
 

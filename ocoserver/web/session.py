@@ -203,7 +203,11 @@ async def login(request: web.Request) -> web.StreamResponse:
     password = str(data.get("password", ""))
     stored = user["password_hash"] if user else _DUMMY_HASH
     if not verify_password(password, stored) or user is None:
+        reason = "unknown account" if user is None else "wrong password"
         state.throttle.record_failure(remote, f"web:{name}")
+        state.throttle.record_rejection(
+            remote, f"web:{name}", f"console login failed: {reason}"
+        )
         log.info("rejected login of %s from %s: wrong name or password",
                  quote(name), remote)  # fmt: skip
         return _render_login(request, cookie, "Wrong name or password.", 401)
