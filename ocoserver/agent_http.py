@@ -16,9 +16,9 @@ from aiohttp import ClientPayloadError, web
 from aiohttp.web_protocol import RequestPayloadError
 
 from ocoserver import package_download
-from ocoserver.agent_auth import AgentCall, Caller, authenticate
+from ocoserver.agent_auth import AgentCall, Authorizer, Caller, authenticate
 from ocoserver.agent_methods import METHODS, MethodContext
-from ocoserver.appkeys import RPC_ID, STATE
+from ocoserver.appkeys import RPC_ID, STATE, ServerState
 from ocoserver.client_address import client_address
 from ocoserver.db import Database, Row
 from ocoserver.errors import (
@@ -139,9 +139,8 @@ async def handle_rpc(request: web.Request) -> web.Response:
     check = method.check(arguments) if method.check is not None else None
     state = request.app[STATE]
     signature = request.headers.get(SIGNATURE_HEADER)
-    caller = await authenticate(
-        state.database, state.config.agent, AgentCall.from_rpc(rpc, signature, remote),
-        check, throttle=state.throttle,
+    caller = await _authenticate(
+        state, AgentCall.from_rpc(rpc, signature, remote), check
     )
     context = MethodContext(
         state.database, caller, rpc, remote, state.config.password_key_path,
@@ -149,6 +148,24 @@ async def handle_rpc(request: web.Request) -> web.Response:
     )
     params = await method.run(context)
     return await _respond(request, caller, rpc, params)
+
+
+async def _authenticate(
+    state: ServerState, call: AgentCall, authorize: Authorizer | None
+) -> Caller:
+    """Authenticate `call`, adding a rejection with its reason to the dashboard."""
+    try:
+        return await authenticate(
+            state.database, state.config.agent, call, authorize,
+            throttle=state.throttle,
+        )  # fmt: skip
+    except Unauthorized as error:
+        hostname = call.params.get("hostname")
+        reason = getattr(error, "log_detail", None) or error.message
+        state.throttle.record_rejection(
+            call.remote, hostname if isinstance(hostname, str) else "", reason
+        )
+        raise
 
 
 async def _respond(
@@ -202,9 +219,7 @@ async def handle_download(request: web.Request) -> web.StreamResponse:
                 f"computer {caller.hostname} has no pending job for package {package_id}"
             )
 
-    caller = await authenticate(
-        state.database, state.config.agent, call, authorize, throttle=state.throttle
-    )
+    caller = await _authenticate(state, call, authorize)
     package = await _find_package_file(state.database, package_id)
     path = await package_download.verified_payload(state.database, state.depot, package)
     log.info(

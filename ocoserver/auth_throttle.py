@@ -18,8 +18,9 @@ authenticate, is not rejected.
 
 The counters live in memory. A restart clears them, and each table keeps at
 most `security.max_tracked_clients` entries, dropping the entry with the
-oldest failure first. The latest MAX_RECENT_FAILURES failures are kept
-for the web console's dashboard, also while blocking is turned off.
+oldest failure first. The latest MAX_RECENT_FAILURES rejections, each
+with its reason, are kept in memory for the web console's dashboard, also
+while blocking is turned off.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ocoserver.config import SecurityConfig
 from ocoserver.errors import TooManyRequests
@@ -38,17 +39,29 @@ from ocoserver.logtext import quote
 log = logging.getLogger("ocoserver.auth")
 
 
-# Failed authentications kept for the web console's dashboard, newest last.
+# Rejected authentications kept for the web console's dashboard.
 MAX_RECENT_FAILURES = 20
+
+# Reason of a request rejected because its address is blocked.
+THROTTLED = "throttled: address blocked after too many failed authentications"
 
 
 @dataclass(frozen=True)
 class RecentFailure:
-    """One failed authentication: wall-clock time, client address, claimed name."""
+    """A rejected authentication, or a run of identical ones, for the dashboard.
+
+    `name` is the claimed hostname or account, empty when the request was
+    rejected before it named one. `reason` is the cause of the rejection,
+    with no key, signature or password in it. `count` is the number of
+    identical rejections in a row that this entry covers, and `time` is the
+    wall-clock time of the latest.
+    """
 
     time: float
     remote: str
     name: str
+    reason: str
+    count: int = 1
 
 
 @dataclass
@@ -132,6 +145,7 @@ class AuthThrottle:
             entry.times.clear()
             return
         entry.rejected += 1
+        self.record_rejection(remote, "", THROTTLED)
         retry_after = math.ceil(entry.blocked_until - now)
         raise TooManyRequests(
             f"too many failed authentications from {remote}; "
@@ -140,8 +154,11 @@ class AuthThrottle:
         )
 
     def record_failure(self, remote: str, hostname: str) -> None:
-        """Count a failed authentication and block `remote` past the limit."""
-        self._recent.append(RecentFailure(time.time(), remote, hostname))
+        """Count a failed authentication and block `remote` past the limit.
+
+        The dashboard's list is kept by `record_rejection`, which the caller
+        calls with the reason.
+        """
         if not self.enabled:
             return
         now = self._clock()
@@ -166,8 +183,24 @@ class AuthThrottle:
             quote(remote), self._config.auth_block_time, reason, window,
         )
 
+    def record_rejection(self, remote: str, name: str, reason: str) -> None:
+        """Add a rejected authentication to the dashboard's list.
+
+        A rejection identical to the newest entry (same address, name and
+        reason) raises that entry's count, so that one blocked client that
+        keeps retrying does not push every other entry out of the list.
+        """
+        now = time.time()
+        newest = self._recent[-1] if self._recent else None
+        if newest is not None and (newest.remote, newest.name, newest.reason) == (
+            remote, name, reason,
+        ):  # fmt: skip
+            self._recent[-1] = replace(newest, time=now, count=newest.count + 1)
+            return
+        self._recent.append(RecentFailure(now, remote, name, reason))
+
     def recent_failures(self) -> list[RecentFailure]:
-        """Return the latest failed authentications since the start, newest first."""
+        """Return the latest rejected authentications since the start, newest first."""
         return list(reversed(self._recent))
 
     def tracked_counts(self) -> tuple[int, int]:

@@ -174,6 +174,7 @@ async def _authenticate(
         remote = request.remote or ""
         reason = "no key sent" if key is None else "unknown or revoked key"
         state.throttle.record_failure(remote, THROTTLE_NAME)
+        state.throttle.record_rejection(remote, THROTTLE_NAME, reason)
         log.warning(
             "rejected client API request: remote=%s path=%s reason=%s",
             quote(remote),

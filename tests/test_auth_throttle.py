@@ -21,7 +21,7 @@ import pytest
 from aiohttp import web
 
 from ocoserver.app import create_app
-from ocoserver.auth_throttle import AuthThrottle
+from ocoserver.auth_throttle import MAX_RECENT_FAILURES, AuthThrottle
 from ocoserver.config import Config, SecurityConfig
 from ocoserver.errors import TooManyRequests
 from tests.admin import add_package, deploy, register, run_cli
@@ -386,3 +386,51 @@ async def test_default_limit_blocks_eleventh_guess(default_config):
     assert default_config.security.auth_failure_limit == 10
     assert statuses == [401] * 10 + [429]
     assert params["agent-key"] is None
+
+
+def test_rejection_kept_with_reason():
+    throttle, _ = make_throttle()
+
+    throttle.record_rejection("192.0.2.7", "lab-pc-01", "replayed request")
+    [rejection] = throttle.recent_failures()
+
+    assert rejection.remote == "192.0.2.7"
+    assert rejection.name == "lab-pc-01"
+    assert rejection.reason == "replayed request"
+    assert rejection.count == 1
+
+
+def test_identical_rejections_share_entry():
+    throttle, _ = make_throttle()
+
+    for _ in range(30):
+        throttle.record_rejection("192.0.2.7", "", "throttled")
+    throttle.record_rejection("192.0.2.8", "", "throttled")
+    newest, older = throttle.recent_failures()
+
+    assert newest.remote == "192.0.2.8"
+    assert older.count == 30
+
+
+def test_blocked_request_recorded_throttled():
+    throttle, _ = make_throttle()
+    for _ in range(3):
+        throttle.record_failure("192.0.2.7", "lab-pc-01")
+
+    for _ in range(2):
+        assert is_blocked(throttle, "192.0.2.7")
+    [rejection] = throttle.recent_failures()
+
+    assert rejection.reason.startswith("throttled:")
+    assert rejection.count == 2
+
+
+def test_rejection_list_keeps_newest():
+    throttle, _ = make_throttle()
+
+    for index in range(MAX_RECENT_FAILURES + 5):
+        throttle.record_rejection("192.0.2.7", f"host-{index}", "unknown computer")
+    names = [rejection.name for rejection in throttle.recent_failures()]
+
+    assert len(names) == MAX_RECENT_FAILURES
+    assert names[0] == f"host-{MAX_RECENT_FAILURES + 4}"

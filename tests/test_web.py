@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import sys
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,15 @@ from ocoserver.db import Database
 from ocoserver.store import admins, computers, groups, memberships, packages
 from ocoserver.store.groups import COMPUTER_GROUPS
 from ocoserver.web.actions import MAX_FIELD_SIZE
+from ocoserver.web.session import (
+    LOGIN_SECRET,
+    LOGIN_TOKEN_LIFETIME,
+    issue_login_token,
+    login_token_valid,
+)
 from tests.admin import run_cli
 from tests.agents import PlainAgent
+from tests.client_api import call, create_key
 from tests.console import add_admin, csrf_token, log_in, session_token
 from tests.test_passwords import ALPHABET
 from tests.test_passwords import registered_agent as signed_password_agent
@@ -124,6 +132,70 @@ async def test_login_without_csrf_rejected(client, database):
     )  # fmt: skip
 
     assert response.status == 403
+
+
+async def post_login_with_token(client, token: str) -> Any:
+    """Post the login form with `token` both as the cookie and as the field."""
+    client.session.cookie_jar.update_cookies({"ocoserver_login": token})
+    return await client.post(
+        "/login",
+        data={"csrf_token": token, "name": "alice",
+              "password": "correct horse battery"},
+        allow_redirects=False,
+    )  # fmt: skip
+
+
+async def test_login_forged_token_rejected(client, database):
+    await add_admin(database)
+
+    response = await post_login_with_token(client, "forged-by-another-site")
+
+    assert response.status == 403
+    assert "ocoserver_session" not in response.cookies
+
+
+async def test_login_foreign_server_token_rejected(
+    client, database, aiohttp_client, tmp_path
+):
+    await add_admin(database)
+    other = await aiohttp_client(create_app(Config.for_tests(tmp_path / "other")))
+    token = csrf_token(await (await other.get("/login")).text())
+
+    response = await post_login_with_token(client, token)
+
+    assert response.status == 403
+
+
+async def test_login_expired_token_rejected(client, database):
+    await add_admin(database)
+    secret = client.app[LOGIN_SECRET]
+    issued = int(time.time()) - LOGIN_TOKEN_LIFETIME - 60
+    token = issue_login_token(secret, issued)
+
+    response = await post_login_with_token(client, token)
+
+    assert response.status == 403
+
+
+async def test_login_issued_token_accepted(client, database):
+    await add_admin(database)
+    token = issue_login_token(client.app[LOGIN_SECRET], int(time.time()))
+
+    response = await post_login_with_token(client, token)
+
+    assert response.status == 303
+    assert "ocoserver_session" in response.cookies
+
+
+async def test_login_page_replaces_forged_cookie(client):
+    client.session.cookie_jar.update_cookies({"ocoserver_login": "forged"})
+
+    response = await client.get("/login")
+    token = csrf_token(await response.text())
+
+    assert token != "forged"
+    assert login_token_valid(client.app[LOGIN_SECRET], token, time.time())
+    assert response.cookies["ocoserver_login"].value == token
 
 
 async def test_login_rate_limited(client, database):
@@ -390,6 +462,18 @@ async def test_static_assets_served(client):
     assert script.status == 200
 
 
+async def test_favicon_served_and_linked(client):
+    icon = await client.get("/favicon.ico")
+    body = await icon.read()
+    login = await (await client.get("/login")).text()
+
+    assert icon.status == 200
+    # An ICO file starts with reserved 0, type 1 (icon) and the image count.
+    assert body[:6] == b"\x00\x00\x01\x00\x01\x00"
+    assert '<link rel="icon" href="/static/favicon.ico"' in login
+    assert (await client.get("/static/favicon.ico")).status == 200
+
+
 async def test_admin_cli_adds_lists_removes(config, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.StringIO("long enough password\n"))
     code, output = await run_cli(config, "admin", "add", "bob")
@@ -455,6 +539,40 @@ async def test_dashboard_lists_rejected_login(client, database):
     rejections = text.split("Rejected authentications")[1]
     assert f"web:{ESCAPED}" in rejections
     assert "127.0.0.1" in rejections
+    assert "console login failed: unknown account" in rejections
+    assert "starts at the last restart" in rejections
+    assert "wrong password" not in rejections
+
+
+async def test_dashboard_shows_agent_rejection(admin_client, database):
+    agent = await registered_agent(admin_client, database, "lab-pc-01")
+    agent.agent_key = "wrong-key-value"
+    status, _ = await agent.call("hello.json")
+
+    text = await (await admin_client.get("/")).text()
+    rejections = text.split("Rejected authentications")[1]
+
+    assert status == 401
+    assert "invalid agent key or signature for computer lab-pc-01" in rejections
+    assert "<td>lab-pc-01</td>" in rejections
+    assert "wrong-key-value" not in rejections
+
+
+async def test_dashboard_counts_throttled_requests(admin_client, database):
+    agent = await registered_agent(admin_client, database, "lab-pc-01")
+    agent.agent_key = "wrong-key-value"
+    for _ in range(3):
+        await agent.call("hello.json")
+    statuses = [(await agent.call("hello.json"))[0] for _ in range(4)]
+
+    text = await (await admin_client.get("/")).text()
+    rows = text.split('<table id="rejections">')[1].split("<tr>")[2:]
+
+    assert statuses == [429, 429, 429, 429]
+    assert "throttled: address blocked" in rows[0]
+    assert "<td>4</td>" in rows[0]
+    assert "invalid agent key" in rows[1]
+    assert "<td>3</td>" in rows[1]
 
 
 async def test_deploy_to_group_creates_jobs(admin_client, database):
@@ -563,3 +681,37 @@ async def test_container_buttons_change_jobs(admin_client, database):
     assert disabled == 0
     assert await database.fetch_value("SELECT state FROM job") == 0
     assert await database.fetch_value("SELECT return_code FROM job") is None
+
+
+async def test_container_download_whole_percent(admin_client, database):
+    agent = await registered_agent(admin_client, database, "pc-a")
+    token = await session_token(admin_client)
+    await admin_client.post("/packages", data=upload_form(token, zip_bytes()))
+    await admin_client.post(
+        "/deploy",
+        data={"csrf_token": token, "name": "one", "package": "1", "computer": "1"},
+    )
+    await agent.hello()
+    # The captured report carries download-progress 7.988532087725628.
+    status, _ = await agent.call(
+        "update_job_state-downloading-progress.json", **{"job-id": 1}
+    )
+
+    page = await (await admin_client.get("/jobs/1")).text()
+    state = await (await admin_client.get("/jobs/1/state.json")).json()
+
+    assert status == 200
+    assert '<td data-field="download_progress">7</td>' in page
+    assert state["jobs"][0]["download_progress"] == 7
+
+
+async def test_dashboard_shows_client_api_rejection(admin_client, config):
+    key = await create_key(config, "ci", "read")
+    status, _ = await call(admin_client, key[:-1] + "x", "oco.info")
+
+    text = await (await admin_client.get("/")).text()
+    rejections = text.split("Rejected authentications")[1]
+
+    assert status == 401
+    assert "<td>client-api</td><td>unknown or revoked key</td>" in rejections
+    assert key[:-1] not in rejections

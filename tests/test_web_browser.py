@@ -154,3 +154,10 @@ async def test_console_deploys_and_follows_job(server, browser_page, tmp_path):
     assert bar_width == "100%"
     assert await page.evaluate("window.liveMarker") == "kept"
     await page.screenshot(path=str(ARTIFACTS / "job-container.png"), full_page=True)
+
+    # Removing the container takes a confirmation page, then its POST form.
+    await page.click("text=Remove job container")
+    await page.wait_for_selector("h1:has-text('Remove job container firefox rollout?')")
+    await page.click("form button:has-text('Remove job container')")
+    await page.wait_for_selector("h1:has-text('Job containers')")
+    assert await page.locator("text=firefox rollout").count() == 0

@@ -34,6 +34,7 @@ from ocoserver.store import (
     targets,
 )
 from ocoserver.web import pages
+from ocoserver.web.messages import console_message
 from ocoserver.web.session import (
     CSRF_FIELD,
     FormHandler,
@@ -72,7 +73,9 @@ def add_routes(app: web.Application) -> None:
 
 
 def error_page(request: web.Request, message: str) -> web.Response:
-    return render("error.html", request, {"message": message}, status=400)
+    """Render a 400 page with `message` in the console's terms."""
+    context = {"message": console_message(message)}
+    return render("error.html", request, context, status=400)
 
 
 def reports_errors(handler: FormHandler) -> FormHandler:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime
+import math
 from typing import Any
 
 from aiohttp import web
 
 from ocoserver import timefmt
 from ocoserver.appkeys import STATE
+from ocoserver.auth_throttle import MAX_RECENT_FAILURES
 from ocoserver.db import id_from_text
 from ocoserver.errors import AdminError
 from ocoserver.store import (
@@ -24,6 +26,7 @@ from ocoserver.store import (
     settings,
 )
 from ocoserver.store.groups import COMPUTER_GROUPS
+from ocoserver.web.messages import console_message
 from ocoserver.web.session import page
 from ocoserver.web.templating import render
 
@@ -77,7 +80,9 @@ def path_id(request: web.Request) -> int:
 
 
 def not_found(request: web.Request, message: str) -> web.Response:
-    return render("error.html", request, {"message": message}, status=404)
+    """Render a 404 page with `message` in the console's terms."""
+    context = {"message": console_message(message)}
+    return render("error.html", request, context, status=404)
 
 
 @page
@@ -89,9 +94,10 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     )
     context["rejections"] = [
         {"time": _utc_text(failure.time), "remote": failure.remote,
-         "name": failure.name}
+         "name": failure.name, "reason": failure.reason, "count": failure.count}
         for failure in state.throttle.recent_failures()
     ]  # fmt: skip
+    context["rejections_max"] = MAX_RECENT_FAILURES
     return render("dashboard.html", request, context)
 
 
@@ -146,8 +152,26 @@ async def _container_data(request: web.Request) -> dict[str, Any]:
     rows = await details.container_jobs(database, summary["id"])
     return {
         "container": summary,
-        "jobs": [{**row, "state_name": state_name(row["state"])} for row in rows],
+        "jobs": [_job_view(row) for row in rows],
     }
+
+
+def _job_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **row,
+        "state_name": state_name(row["state"]),
+        "download_progress": download_percent(row["download_progress"]),
+    }
+
+
+def download_percent(progress: float | None) -> int | None:
+    """Return an agent's download progress (0 to 100) as a whole percent.
+
+    It rounds down, so 100 shows only once the download is complete.
+    """
+    if progress is None:
+        return None
+    return max(0, min(100, math.floor(progress)))
 
 
 @page

@@ -4,7 +4,8 @@ A session is a random token in an HttpOnly, SameSite=Lax cookie (Secure
 when the server speaks TLS); the database stores only its SHA-256 hash.
 Every POST form carries the session's CSRF token in a hidden field, and a
 request whose token does not match is rejected with 403. The login form,
-which has no session yet, uses a token in a cookie of its own instead.
+which has no session yet, carries a token that the server issued and
+signed (see `issue_login_token`), both in the form and in a cookie.
 Failed logins count against the client address and the account name in
 the same throttle as agent keys.
 """
@@ -12,9 +13,11 @@ the same throttle as agent keys.
 from __future__ import annotations
 
 import functools
+import hashlib
 import hmac
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote as url_quote
@@ -33,6 +36,13 @@ log = logging.getLogger("ocoserver.web")
 SESSION_COOKIE = "ocoserver_session"
 LOGIN_COOKIE = "ocoserver_login"
 CSRF_FIELD = "csrf_token"
+
+# Seconds a login form's token stays valid after the server issued it.
+LOGIN_TOKEN_LIFETIME = 24 * 3600
+
+# Key that signs the login form's tokens, drawn anew by each application,
+# so a login form shown before a restart must be reloaded.
+LOGIN_SECRET = web.AppKey("login_secret", bytes)
 
 # Compared against when the account does not exist, so that a login for an
 # unknown name takes as long as one for a known name.
@@ -124,8 +134,41 @@ def _safe_next(target: Any) -> str:
     return "/"
 
 
+def issue_login_token(secret: bytes, issued: int) -> str:
+    """Return a new login token: a random nonce and its issue time, signed.
+
+    Another site can set a cookie and post a form field with the same value,
+    but it cannot make a signature with this server's secret, so a pair it
+    made up is rejected.
+    """
+    nonce = secrets.token_urlsafe(16)
+    return f"{nonce}.{issued}.{_login_signature(secret, nonce, str(issued))}"
+
+
+def _login_signature(secret: bytes, nonce: str, issued: str) -> str:
+    message = f"{nonce}.{issued}".encode()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+def login_token_valid(secret: bytes, token: str, now: float) -> bool:
+    """Return whether `token` came from `issue_login_token` and has not expired."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return False
+    nonce, issued, signature = parts
+    if not (issued.isascii() and issued.isdigit()):
+        return False
+    if not 0 <= now - int(issued) <= LOGIN_TOKEN_LIFETIME:
+        return False
+    expected = _login_signature(secret, nonce, issued)
+    return hmac.compare_digest(signature.encode(), expected.encode())
+
+
 async def login_page(request: web.Request) -> web.StreamResponse:
-    token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
+    secret = request.app[LOGIN_SECRET]
+    token = request.cookies.get(LOGIN_COOKIE, "")
+    if not login_token_valid(secret, token, time.time()):
+        token = issue_login_token(secret, int(time.time()))
     return _render_login(request, token, "", 200)
 
 
@@ -148,14 +191,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     remote = request.remote or ""
     data = await request.post()
     cookie = request.cookies.get(LOGIN_COOKIE, "")
-    token = data.get(CSRF_FIELD)
-    if (
-        not cookie
-        or not isinstance(token, str)
-        or not hmac.compare_digest(token.encode("utf-8"), cookie.encode("utf-8"))
-    ):
-        log.warning("rejected login from %s: missing or wrong CSRF token", remote)
-        raise web.HTTPForbidden(text="invalid or missing CSRF token; reload the form")
+    _check_login_token(request, cookie, data.get(CSRF_FIELD))
 
     name = str(data.get("name", "")).strip()
     try:
@@ -167,7 +203,11 @@ async def login(request: web.Request) -> web.StreamResponse:
     password = str(data.get("password", ""))
     stored = user["password_hash"] if user else _DUMMY_HASH
     if not verify_password(password, stored) or user is None:
+        reason = "unknown account" if user is None else "wrong password"
         state.throttle.record_failure(remote, f"web:{name}")
+        state.throttle.record_rejection(
+            remote, f"web:{name}", f"console login failed: {reason}"
+        )
         log.info("rejected login of %s from %s: wrong name or password",
                  quote(name), remote)  # fmt: skip
         return _render_login(request, cookie, "Wrong name or password.", 401)
@@ -181,6 +221,21 @@ async def login(request: web.Request) -> web.StreamResponse:
     )
     response.del_cookie(LOGIN_COOKIE, path="/")
     return response
+
+
+def _check_login_token(request: web.Request, cookie: str, token: Any) -> None:
+    """Raise 403 unless the form's token equals the cookie and the server issued it."""
+    if (
+        isinstance(token, str)
+        and hmac.compare_digest(token.encode("utf-8"), cookie.encode("utf-8"))
+        and login_token_valid(request.app[LOGIN_SECRET], token, time.time())
+    ):
+        return
+    log.warning(
+        "rejected login from %s: missing, expired or forged CSRF token",
+        request.remote,
+    )
+    raise web.HTTPForbidden(text="invalid or expired CSRF token; reload the form")
 
 
 @form
