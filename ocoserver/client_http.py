@@ -33,6 +33,7 @@ from ocoserver.agent_http import (
     broken_body_error,
 )
 from ocoserver.appkeys import RPC_ID, STATE, ServerState
+from ocoserver.client_address import client_address
 from ocoserver.client_methods import METHODS, ClientContext
 from ocoserver.client_params import read_data
 from ocoserver.db import Row
@@ -83,7 +84,7 @@ def add_routes(app: web.Application) -> None:
 
 def _admit(request: web.Request) -> str:
     """Return the client address, rejecting one blocked by the throttle."""
-    remote = request.remote or ""
+    remote = client_address(request)
     request.app[STATE].throttle.check(remote)
     return remote
 
@@ -171,7 +172,7 @@ async def _authenticate(
         key = _basic_password(request)
     row = None if key is None else await api_keys.find_by_key(state.database, key)
     if row is None:
-        remote = request.remote or ""
+        remote = client_address(request)
         reason = "no key sent" if key is None else "unknown or revoked key"
         state.throttle.record_failure(remote, THROTTLE_NAME)
         state.throttle.record_rejection(remote, THROTTLE_NAME, reason)

@@ -19,11 +19,16 @@ async def create_key(config: Config, name: str, scope: str) -> str:
 
 
 async def call(
-    client: Any, key: str | None, method: str, basic: bool = True, **data: Any
+    client: Any,
+    key: str | None,
+    method: str,
+    basic: bool = True,
+    headers: dict[str, str] | None = None,
+    **data: Any,
 ) -> tuple[int, dict[str, Any]]:
     """Call a method; the key goes in HTTP Basic, or in params when basic=False."""
     params: dict[str, Any] = {"data": data}
-    headers = {}
+    headers = dict(headers or {})
     if key is not None and basic:
         headers["Authorization"] = encode_basic_auth("automation", key)
     elif key is not None:

@@ -32,14 +32,18 @@ def csrf_token(html: str) -> str:
 
 
 async def log_in(
-    client: TestClient, name: str = ADMIN_NAME, password: str = ADMIN_PASSWORD
+    client: TestClient,
+    name: str = ADMIN_NAME,
+    password: str = ADMIN_PASSWORD,
+    headers: dict[str, str] | None = None,
 ) -> Any:
     """Submit the login form; return the response without following redirects."""
-    page = await client.get("/login")
+    page = await client.get("/login", headers=headers)
     token = csrf_token(await page.text())
     return await client.post(
         "/login",
         data={"csrf_token": token, "name": name, "password": password, "next": "/"},
+        headers=headers,
         allow_redirects=False,
     )
 

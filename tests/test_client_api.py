@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ocoserver import __version__
+from ocoserver.app import create_app
 from ocoserver.client_methods import METHODS
 from ocoserver.config import Config
 from ocoserver.store import api_keys
@@ -228,6 +229,25 @@ async def test_failed_keys_block_address(client, config):
 
     assert status == 429
     assert payload["error"]["code"] == -32029
+
+
+async def test_block_follows_forwarded_address(aiohttp_client, tmp_path):
+    config = Config.for_tests(tmp_path / "data").with_overrides(
+        trusted_proxies=("127.0.0.1",)
+    )
+    client = await aiohttp_client(create_app(config))
+    key = await create_key(config, "ci", "read")
+    client_one = {"X-Forwarded-For": "192.0.2.7"}
+    client_two = {"X-Forwarded-For": "192.0.2.8"}
+    for _ in range(config.security.auth_failure_limit):
+        status, _ = await call(client, "oco_wrong", "oco.info", headers=client_one)
+        assert status == 401
+
+    blocked_status, _ = await call(client, key, "oco.info", headers=client_one)
+    other_status, _ = await call(client, key, "oco.info", headers=client_two)
+
+    assert blocked_status == 429
+    assert other_status == 200
 
 
 async def test_api_key_list_json(client, config):

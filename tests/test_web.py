@@ -18,6 +18,7 @@ import pytest
 from aiohttp import FormData
 
 from ocoserver.app import create_app
+from ocoserver.appkeys import STATE
 from ocoserver.config import Config, SecurityConfig
 from ocoserver.db import Database
 from ocoserver.store import admins, computers, groups, memberships, packages
@@ -79,6 +80,25 @@ async def registered_agent(
     agent = PlainAgent(client, hostname)
     await agent.hello()
     return agent
+
+
+async def test_login_block_follows_forwarded_address(aiohttp_client, config, tmp_path):
+    proxied = dataclasses.replace(
+        config, server=dataclasses.replace(config.server, trusted_proxies=("127.0.0.1",))
+    )
+    client = await aiohttp_client(create_app(proxied))
+    await add_admin(client.app[STATE].database)
+    first = {"X-Forwarded-For": "192.0.2.7"}
+    second = {"X-Forwarded-For": "192.0.2.8"}
+    for _ in range(3):
+        response = await log_in(client, password="wrong password", headers=first)
+        assert response.status == 401
+
+    blocked = await log_in(client, headers=first)
+    other = await log_in(client, headers=second)
+
+    assert blocked.status == 429
+    assert other.status == 303
 
 
 @pytest.mark.parametrize("path", PAGES)

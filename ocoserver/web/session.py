@@ -25,6 +25,7 @@ from urllib.parse import quote as url_quote
 from aiohttp import web
 
 from ocoserver.appkeys import STATE
+from ocoserver.client_address import client_address
 from ocoserver.errors import TooManyRequests
 from ocoserver.logtext import quote
 from ocoserver.store import admins
@@ -97,7 +98,7 @@ def check_csrf(request: web.Request, token: Any) -> None:
             "rejected %s %s from %s: missing or wrong CSRF token",
             request.method,
             request.path,
-            request.remote,
+            client_address(request),
         )
         raise web.HTTPForbidden(text="invalid or missing CSRF token; reload the form")
 
@@ -188,7 +189,7 @@ def _render_login(
 async def login(request: web.Request) -> web.StreamResponse:
     """Check the login form, then start a session and redirect."""
     state = request.app[STATE]
-    remote = request.remote or ""
+    remote = client_address(request)
     data = await request.post()
     cookie = request.cookies.get(LOGIN_COOKIE, "")
     _check_login_token(request, cookie, data.get(CSRF_FIELD))
@@ -233,7 +234,7 @@ def _check_login_token(request: web.Request, cookie: str, token: Any) -> None:
         return
     log.warning(
         "rejected login from %s: missing, expired or forged CSRF token",
-        request.remote,
+        client_address(request),
     )
     raise web.HTTPForbidden(text="invalid or expired CSRF token; reload the form")
 
