@@ -67,9 +67,13 @@ async def admin_client(client: Any, database: Database) -> Any:
 
 
 def zip_bytes() -> bytes:
+    """Return the same small ZIP file on every call."""
     buffer = io.BytesIO()
+    # A fixed time, because the entry's time would otherwise be the current
+    # one and two calls a second apart would differ.
+    entry = zipfile.ZipInfo("setup.cmd", date_time=(2026, 1, 1, 0, 0, 0))
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("setup.cmd", "echo installed\n")
+        archive.writestr(entry, "echo installed\n")
     return buffer.getvalue()
 
 
