@@ -445,8 +445,14 @@ async def _check_replay(
     window: float,
 ) -> float | None:
     """Raise Rejected for a stale or repeated request; return the newest timestamp."""
+    # One query for both facts, because each query is a trip to the
+    # connection's thread inside the write transaction.
     row = await fetch_one(
-        connection, "SELECT agent_timestamp FROM computer WHERE id = ?", (computer_id,)
+        connection,
+        "SELECT agent_timestamp, EXISTS (SELECT 1 FROM seen_signature "
+        "WHERE computer_id = :id AND signature = :signature) AS seen "
+        "FROM computer WHERE id = :id",
+        {"id": computer_id, "signature": signature},
     )
     assert row is not None
     newest: float | None = row["agent_timestamp"]
@@ -455,12 +461,7 @@ async def _check_replay(
             f"timestamp {timestamp:.4f} is older than the replay window "
             f"({window:g} s below the newest accepted {newest:.4f})"
         )
-    seen = await fetch_one(
-        connection,
-        "SELECT 1 AS seen FROM seen_signature WHERE computer_id = ? AND signature = ?",
-        (computer_id, signature),
-    )
-    if seen is not None:
+    if row["seen"]:
         raise Rejected("replayed request: this exact request was accepted before")
     return newest
 

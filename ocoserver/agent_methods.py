@@ -21,7 +21,7 @@ import aiosqlite
 from ocoserver import timefmt
 from ocoserver.agent_auth import Authorizer, Caller
 from ocoserver.config import AgentConfig
-from ocoserver.db import Database, Row, fetch_one
+from ocoserver.db import Database, Row
 from ocoserver.params import read_flag
 from ocoserver.rpc import RpcRequest
 from ocoserver.store import computers, events, inventory, jobs, passwords, rule_jobs
@@ -131,7 +131,6 @@ async def hello(context: MethodContext) -> dict[str, Any]:
     # The rest only reads, so it runs after the commit and does not hold the
     # write lock that every concurrent check-in waits for.
     async with context.database.reader() as connection:
-        row = await _fetch_update_state(connection, caller.computer_id)
         logins_since = await inventory.newest_login_text(connection, caller.computer_id)
         event_rules = await events.rules_with_since(connection, caller.computer_id)
         due_passwords = []
@@ -140,7 +139,9 @@ async def hello(context: MethodContext) -> dict[str, Any]:
 
     params: dict[str, Any] = {
         **_key_params(caller),
-        "update": int(_inventory_due(row, check_in, settings.update_interval)),
+        "update": int(
+            _inventory_due(caller.computer, check_in, settings.update_interval)
+        ),
         "logins-since": logins_since,
         "software-jobs": _software_jobs(pending, pending_rule_jobs),
         "events": event_rules,
@@ -185,22 +186,19 @@ async def _record_check_in(
         await inventory.store_services(connection, computer_id, check_in.services)
 
 
-async def _fetch_update_state(connection: aiosqlite.Connection, computer_id: int) -> dict[str, Any]:
-    row = await fetch_one(
-        connection,
-        "SELECT last_update, refresh_requested FROM computer WHERE id = ?",
-        (computer_id,),
-    )
-    assert row is not None
-    return row
+def _inventory_due(computer: Row, check_in: CheckIn, interval: int) -> bool:
+    """Return True when the agent must send its inventory.
 
-
-def _inventory_due(row: dict[str, Any], check_in: CheckIn, interval: int) -> bool:
-    if check_in.force_update or row["refresh_requested"]:
+    `computer` is the row authentication read, whose `last_update` and
+    `refresh_requested` the check-in does not change, so no second query
+    is needed. An inventory or refresh request committed in between is
+    seen at the next check-in.
+    """
+    if check_in.force_update or computer["refresh_requested"]:
         return True
-    if row["last_update"] is None:
+    if computer["last_update"] is None:
         return True
-    return bool(row["last_update"] <= timefmt.seconds_ago_text(interval))
+    return bool(computer["last_update"] <= timefmt.seconds_ago_text(interval))
 
 
 def read_inventory(request: RpcRequest) -> dict[str, Any]:

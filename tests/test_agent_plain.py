@@ -399,6 +399,37 @@ async def test_unknown_and_wrong_key_alike(client, config, caplog):
     assert 'reason="computer no-such-pc is not registered"' in caplog.text
 
 
+async def test_self_registration_enabled_at_once(client, database):
+    agent = PlainAgent(client, hostname="new-pc")
+    agent.agent_key = "office-secret-1"
+    status, _ = await agent.call("hello-first.json")
+    assert status == 401
+
+    await settings.set_value(database, settings.SELF_REGISTRATION, "1")
+    await settings.set_value(database, settings.REGISTRATION_KEY, "office-secret-1")
+    status, _ = await agent.call("hello-first.json")
+
+    assert status == 200
+
+
+async def test_cli_setting_reaches_server(client, config, monkeypatch):
+    # A change from another Database, as from the CLI process, is seen once
+    # the server's copy is older than AGENT_SETTINGS_MAX_AGE; 0 skips the wait.
+    monkeypatch.setattr(settings, "AGENT_SETTINGS_MAX_AGE", 0.0)
+    agent = PlainAgent(client, hostname="new-pc")
+    agent.agent_key = "office-secret-1"
+    status, _ = await agent.call("hello-first.json")
+    assert status == 401
+
+    for key, value in ((settings.SELF_REGISTRATION, "1"),
+                       (settings.REGISTRATION_KEY, "office-secret-1")):
+        code, _ = await run_cli(config, "setting", "set", key, value)
+        assert code == 0
+    status, _ = await agent.call("hello-first.json")
+
+    assert status == 200
+
+
 async def test_concurrent_first_contacts_one_computer(client, database):
     await settings.set_value(database, settings.SELF_REGISTRATION, "1")
     await settings.set_value(database, settings.REGISTRATION_KEY, "office-secret-1")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+import weakref
 from dataclasses import dataclass
 
 from ocoserver.db import Database
@@ -21,6 +23,13 @@ MAX_UPDATE_INTERVAL = 366 * 24 * 3600
 
 # Internal value, not listed or settable: the reserve of response timestamps.
 _RESPONSE_TIMESTAMP_RESERVE = "response-timestamp-reserve"
+
+# Seconds for which `read_agent_settings` reuses the settings it read. Every
+# agent request needs them, and a query costs a trip to a connection thread.
+# A change through the same Database object (`set_value`) takes effect at
+# once. A change from another process, such as `ocoserver setting set` while
+# the server runs, takes effect within this time.
+AGENT_SETTINGS_MAX_AGE = 1.0
 
 
 @dataclass(frozen=True)
@@ -68,13 +77,42 @@ async def read_all(database: Database) -> dict[str, str]:
     return {key: stored.get(key, d.default) for key, d in DEFINITIONS.items()}
 
 
+# The agent settings each open Database read last, with the monotonic time
+# at which that read began, and the time of its last `set_value`. A read
+# that began before a change is never reused, because it may have seen the
+# old values.
+_agent_settings_cache: weakref.WeakKeyDictionary[
+    Database, tuple[float, AgentSettings]
+] = weakref.WeakKeyDictionary()
+_settings_changed: weakref.WeakKeyDictionary[Database, float] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 async def read_agent_settings(database: Database) -> AgentSettings:
+    """Return the settings agent requests use, at most AGENT_SETTINGS_MAX_AGE old.
+
+    NOTE: the age limit is time-based because `PRAGMA data_version` on a
+    reader connection also changes with the server's own commits, and
+    checking it on every request would cost the same trip as reading the
+    settings.
+    """
+    now = time.monotonic()
+    cached = _agent_settings_cache.get(database)
+    if (
+        cached is not None
+        and now - cached[0] < AGENT_SETTINGS_MAX_AGE
+        and cached[0] > _settings_changed.get(database, float("-inf"))
+    ):
+        return cached[1]
     values = await read_all(database)
-    return AgentSettings(
+    agent_settings = AgentSettings(
         self_registration=values[SELF_REGISTRATION] == "1",
         registration_key=values[REGISTRATION_KEY],
         update_interval=int(values[UPDATE_INTERVAL]),
     )
+    _agent_settings_cache[database] = (now, agent_settings)
+    return agent_settings
 
 
 def validate(key: str, value: str) -> str:
@@ -115,6 +153,7 @@ async def set_value(database: Database, key: str, value: str) -> str:
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
+    _settings_changed[database] = time.monotonic()
     shown = "(hidden)" if DEFINITIONS[key].secret else value
     log.info("setting %s changed to %s", key, shown)
     return value
