@@ -12,7 +12,8 @@ import asyncio
 import logging
 
 import aiosqlite
-from aiohttp import ClientPayloadError, web
+from aiohttp import ClientPayloadError, hdrs, web
+from aiohttp.http_exceptions import ContentEncodingError
 from aiohttp.web_protocol import RequestPayloadError
 
 from ocoserver import package_download
@@ -121,7 +122,15 @@ def broken_body_error(
     """
     request.content.feed_eof()
     request.protocol.close()
-    # aiohttp's text of a decoding error spans two lines.
+    # A ContentEncodingError comes only from an encoding that aiohttp
+    # decodes, such as gzip or deflate, so the header value is short.
+    encoding = request.headers.get(hdrs.CONTENT_ENCODING, "")
+    if isinstance(error.__cause__, ContentEncodingError) and encoding:
+        return InvalidRequest(
+            f"{body_name} is not valid {encoding} data; send the body "
+            "as its Content-Encoding header says, or without that header"
+        )
+    # aiohttp's text of a payload error can span several lines.
     reason = " ".join(str(error).split())
     return InvalidRequest(f"{body_name} is incomplete: {reason}")
 

@@ -22,7 +22,7 @@ from ocoserver.errors import (
     RpcError,
     TooManyRequests,
 )
-from ocoserver.logtext import quote
+from ocoserver.logtext import filter_malformed_requests, quote
 from ocoserver.rpc import JSON_CONTENT_TYPE, error_body
 from ocoserver.signing import ResponseClock
 
@@ -103,6 +103,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 def create_app(config: Config) -> web.Application:
     """Build the application; the database opens when the app starts."""
+    filter_malformed_requests()
     app = web.Application(
         client_max_size=config.server.max_body_size,
         middlewares=[error_middleware],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -145,11 +146,35 @@ async def test_broken_gzip_body_rejected(fleet, config, caplog):
     assert status == 400
     assert error["code"] == -32600
     assert error["message"] == (
-        "request body is incomplete: 400, message: Can not decode "
-        "content-encoding: gzip"
+        "request body is not valid gzip data; send the body as its "
+        "Content-Encoding header says, or without that header"
     )
     assert snapshot(config.database_path) == before
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
+
+
+MALFORMED_HEADS = {
+    "key-in-bad-query": b"GET /api-agent.php?hostname=lab-pc-01&agent-key=SECRETKEY12345"
+    b"&id=1\x01 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    "credentials-in-bad-header": b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    b"Authorization: Basic SECRETKEY12345\x01\r\n\r\n",
+    "key-in-long-line": b"GET /api-agent.php?agent-key=SECRETKEY12345&x=" + b"a" * 9000
+    + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("head", MALFORMED_HEADS.values(), ids=MALFORMED_HEADS.keys())
+async def test_malformed_request_logged_safely(fleet, caplog, head):
+    caplog.set_level(logging.INFO, logger="aiohttp.server")
+
+    status, _ = await exchange(fleet, head, b"")
+    lines = [r.getMessage() for r in caplog.records if r.name == "aiohttp.server"]
+
+    assert status == 400
+    assert len(lines) == 1
+    assert lines[0].startswith("rejected malformed HTTP request from 127.0.0.1: ")
+    assert "SECRETKEY12345" not in caplog.text
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 async def test_non_ascii_signature_rejected(fleet, config):
