@@ -153,11 +153,13 @@ class AuthThrottle:
             retry_after,
         )
 
-    def record_failure(self, remote: str, hostname: str) -> None:
+    def record_failure(self, remote: str, name: str | None) -> None:
         """Count a failed authentication and block `remote` past the limit.
 
-        The dashboard's list is kept by `record_rejection`, which the caller
-        calls with the reason.
+        `name` is the hostname or account the request claimed. Failures are
+        counted per name too, unless it is None, as for API keys, which
+        claim no name. The dashboard's list is kept by `record_rejection`,
+        which the caller calls with the reason.
         """
         if not self.enabled:
             return
@@ -167,14 +169,13 @@ class AuthThrottle:
         # NOTE: an IPv6 client is counted per full address, so one client
         # that owns a whole prefix can spread its failures over many keys.
         address = self._addresses.add_failure(remote, now, window)
-        claimed = self._hostnames.add_failure(hostname.lower(), now, window)
+        claimed = 0
+        if name is not None:
+            claimed = len(self._hostnames.add_failure(name.lower(), now, window).times)
         if len(address.times) >= limit:
             reason = f"{len(address.times)} failed authentications from this address"
-        elif len(claimed.times) >= limit:
-            reason = (
-                f"{len(claimed.times)} failed authentications for hostname "
-                f"{quote(hostname)}"
-            )
+        elif name is not None and claimed >= limit:
+            reason = f"{claimed} failed authentications for {quote(name)}"
         else:
             return
         address.blocked_until = now + self._config.auth_block_time

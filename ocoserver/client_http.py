@@ -62,9 +62,9 @@ CLIENT_PATH = "/api-client.php"
 UPLOAD_PATH = "/api-client/package-upload"
 UPLOAD_METHOD = "package-upload"
 
-# The name failed key attempts are counted under in the authentication
-# throttle. Keys carry no user name, so all failures share it: past the
-# limit, every further failure blocks its address at once.
+# The name under which the dashboard lists failed key attempts. The
+# throttle counts them per address only: a key claims no name, and a key
+# of 256 random bits cannot be guessed by spreading tries over addresses.
 THROTTLE_NAME = "client-api"
 
 # Data fields whose values the audit log keeps as the call's targets.
@@ -174,7 +174,7 @@ async def _authenticate(
     if row is None:
         remote = client_address(request)
         reason = "no key sent" if key is None else "unknown or revoked key"
-        state.throttle.record_failure(remote, THROTTLE_NAME)
+        state.throttle.record_failure(remote, None)
         state.throttle.record_rejection(remote, THROTTLE_NAME, reason)
         log.warning(
             "rejected client API request: remote=%s path=%s reason=%s",

@@ -250,6 +250,25 @@ async def test_block_follows_forwarded_address(aiohttp_client, tmp_path):
     assert other_status == 200
 
 
+async def test_failures_elsewhere_block_nobody(aiohttp_client, tmp_path):
+    config = Config.for_tests(tmp_path / "data").with_overrides(
+        trusted_proxies=("127.0.0.1",)
+    )
+    client = await aiohttp_client(create_app(config))
+    key = await create_key(config, "ci", "read")
+    for index in range(config.security.auth_failure_limit):
+        forwarded = {"X-Forwarded-For": f"192.0.2.{index + 1}"}
+        status, _ = await call(client, "oco_wrong", "oco.info", headers=forwarded)
+        assert status == 401
+    newcomer = {"X-Forwarded-For": "198.51.100.9"}
+
+    failed_status, _ = await call(client, "oco_typo", "oco.info", headers=newcomer)
+    retry_status, _ = await call(client, key, "oco.info", headers=newcomer)
+
+    assert failed_status == 401
+    assert retry_status == 200
+
+
 async def test_api_key_list_json(client, config):
     await create_key(config, "ci", "read")
     await create_key(config, "ops", "admin")
