@@ -232,8 +232,8 @@ async def handle_download(request: web.Request) -> web.StreamResponse:
     package = await _find_package_file(state.database, package_id)
     path = await package_download.verified_payload(state.database, state.depot, package)
     log.info(
-        "computer %s downloads package %d (range %s)", caller.hostname, package_id,
-        request.headers.get("Range", "none"),
+        "computer %s downloads package %d (range %s)", quote(caller.hostname), package_id,
+        quote(request.headers.get("Range", "none")),
     )
     return package_download.PackageFileResponse(
         path, package_id, package["sha256"], views

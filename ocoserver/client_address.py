@@ -17,6 +17,7 @@ import logging
 from aiohttp import hdrs, web
 
 from ocoserver.appkeys import STATE
+from ocoserver.logtext import quote
 
 log = logging.getLogger("ocoserver.agent")
 
@@ -24,8 +25,21 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+# The request key under which client_address keeps its result, so that a
+# misconfigured proxy is logged once per request, not once per call.
+_ADDRESS_KEY = web.RequestKey("client_address", str)
+
+
 def client_address(request: web.Request) -> str:
-    """Return the agent's IP address as text, or '' when the peer is unknown."""
+    """Return the client's IP address as text, or '' when the peer is unknown."""
+    address: str | None = request.get(_ADDRESS_KEY)
+    if address is None:
+        address = _resolve(request)
+        request[_ADDRESS_KEY] = address
+    return address
+
+
+def _resolve(request: web.Request) -> str:
     peer = request.remote or ""
     trusted = trusted_networks(request.app[STATE].config.server.trusted_proxies)
     if not trusted or not _is_trusted(parse_address(peer), trusted):
@@ -38,9 +52,9 @@ def client_address(request: web.Request) -> str:
             # Only a trusted proxy writes right of the client's entry, so an
             # unreadable entry here means a misconfigured proxy.
             log.warning(
-                "X-Forwarded-For entry %r from proxy %s is not an IP address; "
+                "X-Forwarded-For entry %s from proxy %s is not an IP address; "
                 "using the proxy's address",
-                entry,
+                quote(entry),
                 peer,
             )
             return peer

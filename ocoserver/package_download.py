@@ -34,6 +34,7 @@ from multidict import CIMultiDict
 from ocoserver import depot
 from ocoserver.db import Database, Row
 from ocoserver.errors import InternalError, NotFound, preview
+from ocoserver.logtext import quote
 from ocoserver.store import packages
 
 log = logging.getLogger("ocoserver.download")
@@ -209,7 +210,9 @@ class PackageFileResponse(web.FileResponse):
         # A weak tag never matches If-Range (RFC 9110, 13.1.5).
         tag = _if_range_tag(request)
         if tag is not None and tag != f'"{self.package_etag}"':
-            log.info("If-Range %s is stale; sending the whole package file", tag)
+            log.info(
+                "If-Range %s is stale; sending the whole package file", quote(tag)
+            )
             return await super().prepare(self._views.whole)
         return await super().prepare(self._views.ranged)
 

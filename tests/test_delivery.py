@@ -162,6 +162,27 @@ async def test_signed_hello_uses_forwarded_address(client, config, database):
     assert stored == "10.9.8.7"
 
 
+@pytest.mark.parametrize("config", [PROXY], indirect=True)
+async def test_bad_forwarded_entry_warned_once(client, config, caplog):
+    await register(config)
+    agent = PlainAgent(client)
+    agent.headers["X-Forwarded-For"] = "not-an-address"
+    await agent.hello()
+    caplog.clear()
+
+    wrong = PlainAgent(client)
+    wrong.headers["X-Forwarded-For"] = "not-an-address"
+    wrong.agent_key = "wrong-key"
+    status, _ = await wrong.call("hello.json")
+    warnings = [r.getMessage() for r in caplog.records if "X-Forwarded-For" in r.getMessage()]
+
+    assert status == 401
+    assert warnings == [
+        "X-Forwarded-For entry not-an-address from proxy 127.0.0.1 is not an IP "
+        "address; using the proxy's address"
+    ]
+
+
 def local(day: int, hour: int, minute: int = 0) -> datetime.datetime:
     """A server local time in the week of Monday 2026-05-04 (day 0 = Monday)."""
     return datetime.datetime(2026, 5, 4 + day, hour, minute).astimezone()
