@@ -292,7 +292,10 @@ async def _register(
     settings: AgentSettings,
 ) -> Caller:
     if not settings.self_registration:
-        raise _unauthenticated(hostname, f"computer {hostname} is not registered")
+        raise _unauthenticated(
+            hostname,
+            f"computer {hostname} is not registered, and self-registration is off",
+        )
     if not settings.registration_key or not matches(settings.registration_key):
         raise _unauthenticated(
             hostname, f"invalid registration key for new computer {hostname}"

@@ -376,6 +376,20 @@ async def test_self_registration_rejects_space_hostname(client, database):
     assert await database.fetch_value("SELECT COUNT(*) FROM computer") == 0
 
 
+@pytest.mark.parametrize("hostname", ["\u200b", "report\u202eexe.txt"])
+async def test_self_registration_rejects_invisible_characters(client, database, hostname):
+    await settings.set_value(database, settings.SELF_REGISTRATION, "1")
+    await settings.set_value(database, settings.REGISTRATION_KEY, "office-secret-1")
+    agent = PlainAgent(client, hostname=hostname)
+    agent.agent_key = "office-secret-1"
+
+    status, payload = await agent.call("hello-first.json")
+
+    assert status == 400
+    assert "invisible format characters" in payload["error"]["message"]
+    assert await database.fetch_value("SELECT COUNT(*) FROM computer") == 0
+
+
 async def test_unknown_and_wrong_key_alike(client, config, caplog):
     await register(config)
     await PlainAgent(client).hello()
@@ -396,7 +410,10 @@ async def test_unknown_and_wrong_key_alike(client, config, caplog):
         "computer no-such-pc is unknown or its agent key or signature is invalid"
     )
     assert 'reason="invalid agent key or signature for computer lab-pc-01"' in caplog.text
-    assert 'reason="computer no-such-pc is not registered"' in caplog.text
+    assert (
+        'reason="computer no-such-pc is not registered, and self-registration is off"'
+        in caplog.text
+    )
 
 
 async def test_self_registration_enabled_at_once(client, database):

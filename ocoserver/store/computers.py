@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import string
+import unicodedata
 from typing import Any
 
 import aiosqlite
@@ -43,6 +44,13 @@ def validate_hostname(hostname: str) -> str:
         raise AdminError(
             f"invalid hostname {hostname!r}: spaces and control characters "
             "are not allowed"
+        )
+    # Format characters are invisible: a zero-width space makes a name look
+    # empty, and a right-to-left override shows its letters reversed.
+    if any(unicodedata.category(ch) == "Cf" for ch in hostname):
+        raise AdminError(
+            f"invalid hostname {hostname!r}: invisible format characters, such "
+            "as U+200B or U+202E, are not allowed"
         )
     return hostname
 
