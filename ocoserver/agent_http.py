@@ -33,6 +33,7 @@ from ocoserver.errors import (
 )
 from ocoserver.logtext import quote
 from ocoserver.params import read_int
+from ocoserver.request_body import broken_body_reason, close_after_response
 from ocoserver.rpc import JSON_CONTENT_TYPE, RpcRequest, parse_request, success_body
 from ocoserver.signing import SERVER_SIGNATURE_HEADER, SIGNATURE_HEADER, sign
 from ocoserver.store import jobs, packages, rule_jobs
@@ -115,15 +116,10 @@ def broken_body_error(
 ) -> InvalidRequest:
     """Build the error for a body that failed to read and close the connection.
 
-    The connection closes after the response, because otherwise aiohttp
-    reads the rest of the body to keep the connection, gets the same error
-    again and logs it with a traceback.
+    The connection closes after the response (see `close_after_response`).
     """
-    request.content.feed_eof()
-    request.protocol.close()
-    # aiohttp's text of a decoding error spans two lines.
-    reason = " ".join(str(error).split())
-    return InvalidRequest(f"{body_name} is incomplete: {reason}")
+    close_after_response(request)
+    return InvalidRequest(f"{body_name} is incomplete: {broken_body_reason(error)}")
 
 
 async def handle_rpc(request: web.Request) -> web.Response:
