@@ -80,8 +80,11 @@ def path_id(request: web.Request) -> int:
 
 
 def not_found(request: web.Request, message: str) -> web.Response:
-    """Render a 404 page with `message` in the console's terms."""
-    context = {"message": console_message(message)}
+    """Render a 404 page with `message` in the console's terms.
+
+    Only GET pages call this, so the page suggests no form to correct.
+    """
+    context = {"message": console_message(message), "heading": "Not found"}
     return render("error.html", request, context, status=404)
 
 

@@ -26,11 +26,12 @@ from aiohttp import web
 
 from ocoserver.appkeys import STATE
 from ocoserver.client_address import client_address
-from ocoserver.errors import TooManyRequests
+from ocoserver.errors import AdminError, TooManyRequests, preview
 from ocoserver.logtext import quote
 from ocoserver.store import admins
+from ocoserver.web.formbody import read_form
 from ocoserver.web.passwords import hash_password, verify_password
-from ocoserver.web.templating import SESSION, render
+from ocoserver.web.templating import SESSION, error_exception, render
 
 log = logging.getLogger("ocoserver.web")
 
@@ -44,6 +45,9 @@ LOGIN_TOKEN_LIFETIME = 24 * 3600
 # Key that signs the login form's tokens, drawn anew by each application,
 # so a login form shown before a restart must be reloaded.
 LOGIN_SECRET = web.AppKey("login_secret", bytes)
+
+# The 403 page's message for every form, the login form included.
+CSRF_REJECTED = "missing or invalid CSRF token; reload the page and send the form again"
 
 # Compared against when the account does not exist, so that a login for an
 # unknown name takes as long as one for a known name.
@@ -100,7 +104,7 @@ def check_csrf(request: web.Request, token: Any) -> None:
             request.path,
             client_address(request),
         )
-        raise web.HTTPForbidden(text="invalid or missing CSRF token; reload the form")
+        raise error_exception(request, web.HTTPForbidden, CSRF_REJECTED)
 
 
 def form(handler: FormHandler) -> PageHandler:
@@ -112,7 +116,7 @@ def form(handler: FormHandler) -> PageHandler:
         if session is None:
             raise _login_redirect(request)
         request[SESSION] = session
-        data = await request.post()
+        data = await read_form(request)
         check_csrf(request, data.get(CSRF_FIELD))
         return await handler(request, data)
 
@@ -190,7 +194,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     """Check the login form, then start a session and redirect."""
     state = request.app[STATE]
     remote = client_address(request)
-    data = await request.post()
+    data = await read_form(request)
     cookie = request.cookies.get(LOGIN_COOKIE, "")
     _check_login_token(request, cookie, data.get(CSRF_FIELD))
 
@@ -236,7 +240,7 @@ def _check_login_token(request: web.Request, cookie: str, token: Any) -> None:
         "rejected login from %s: missing, expired or forged CSRF token",
         client_address(request),
     )
-    raise web.HTTPForbidden(text="invalid or expired CSRF token; reload the form")
+    raise error_exception(request, web.HTTPForbidden, CSRF_REJECTED)
 
 
 @form
