@@ -184,6 +184,7 @@ def _render_login(
         "login_token": token,
         "next": _safe_next(request.query.get("next")),
         "error": error,
+        "max_name_length": admins.MAX_NAME_LENGTH,
     }
     response = render("login.html", request, context, status=status)
     response.set_cookie(LOGIN_COOKIE, token, **_cookie_options(request))
@@ -198,11 +199,25 @@ async def login(request: web.Request) -> web.StreamResponse:
     cookie = request.cookies.get(LOGIN_COOKIE, "")
     _check_login_token(request, cookie, data.get(CSRF_FIELD))
 
-    name = str(data.get("name", "")).strip()
     try:
         state.throttle.check(remote)
     except TooManyRequests as error:
-        return _render_login(request, cookie, error.message, 429)
+        response = _render_login(request, cookie, error.message, 429)
+        response.headers.update(error.headers)
+        return response
+
+    name = str(data.get("name", "")).strip()
+    if not _possible_name(name):
+        # No account can have this name, so it is not counted as a failed
+        # login. Only a preview is logged, because a name of megabytes would
+        # otherwise fill the log and the dashboard's list.
+        log.info("rejected login from %s: invalid account name %s",
+                 remote, quote(preview(name)))  # fmt: skip
+        message = (
+            f"Invalid account name: use 1 to {admins.MAX_NAME_LENGTH} printable "
+            "characters."
+        )
+        return _render_login(request, cookie, message, 400)
 
     user = await admins.find_user(state.database, name)
     password = str(data.get("password", ""))
@@ -213,8 +228,9 @@ async def login(request: web.Request) -> web.StreamResponse:
         state.throttle.record_rejection(
             remote, f"web:{name}", f"console login failed: {reason}"
         )
-        log.info("rejected login of %s from %s: wrong name or password",
-                 quote(name), remote)  # fmt: skip
+        # The browser gets one message for both reasons, so that it cannot
+        # tell which account names exist.
+        log.info("rejected login of %s from %s: %s", quote(name), remote, reason)
         return _render_login(request, cookie, "Wrong name or password.", 401)
 
     lifetime = state.config.web.session_lifetime
@@ -226,6 +242,15 @@ async def login(request: web.Request) -> web.StreamResponse:
     )
     response.del_cookie(LOGIN_COOKIE, path="/")
     return response
+
+
+def _possible_name(name: str) -> bool:
+    """Return whether `name` passes the account name rules of `admins`."""
+    try:
+        admins.validate_name(name)
+    except AdminError:
+        return False
+    return True
 
 
 def _check_login_token(request: web.Request, cookie: str, token: Any) -> None:
