@@ -292,21 +292,20 @@ def _ids(data: Any, name: str) -> list[int]:
 
 
 def _form_time(data: Any, name: str) -> str | None:
+    """Return a time field's text, or None when empty.
+
+    `jobs.create_container` parses it, and its message names the field.
+    """
     text = str(data.get(name, "")).strip()
-    if not text:
-        return None
-    try:
-        return timefmt.parse_admin_time(text)
-    except ValueError as error:
-        raise AdminError(str(error)) from None
+    return text or None
 
 
 def _read_deployment(
     data: Any, package_ids: list[int], computer_ids: list[int]
 ) -> jobs.Deployment:
+    # `jobs.create_container` rejects an empty name with a message that
+    # names the field.
     name = str(data.get("name", "")).strip()
-    if not name:
-        raise AdminError("the deployment has no name; enter one")
     try:
         priority = int(str(data.get("priority", "0")) or "0")
     except ValueError:
