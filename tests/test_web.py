@@ -521,6 +521,21 @@ async def test_admin_cli_rejects_short_password(config, monkeypatch, capsys):
     assert "password is too short" in capsys.readouterr().err
 
 
+async def test_admin_cli_add_existing_account(config, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("long enough password\n"))
+    assert (await run_cli(config, "admin", "add", "bob"))[0] == 0
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+
+    code, _ = await run_cli(config, "admin", "add", "BOB")
+    error = capsys.readouterr().err
+
+    assert code == 2
+    assert "admin account bob already exists" in error
+    assert "'ocoserver admin remove bob'" in error
+    assert "password" in error
+    assert "too short" not in error
+
+
 async def test_password_reveal_audited(admin_client, database):
     agent = await signed_password_agent(admin_client, database)
     token = await session_token(admin_client)
