@@ -23,6 +23,7 @@ from ocoserver.config import Config, SecurityConfig
 from ocoserver.db import Database
 from ocoserver.store import admins, computers, groups, memberships, packages
 from ocoserver.store.groups import COMPUTER_GROUPS
+from ocoserver.web import pages
 from ocoserver.web.actions import MAX_FIELD_SIZE
 from ocoserver.web.session import (
     LOGIN_SECRET,
@@ -638,7 +639,33 @@ async def test_pages_send_content_security_policy(admin_client):
 
     policy = response.headers["Content-Security-Policy"]
     assert "script-src 'self';" in policy
+    assert "style-src 'self';" in policy
+    assert "unsafe-inline" not in policy
     assert "frame-ancestors 'none'" in policy
+
+
+@pytest.mark.parametrize(
+    ("part", "whole", "expected"),
+    [(0, 4, "w-0"), (1, 200, "w-5"), (1, 8, "w-15"), (1, 2, "w-50"), (3, 3, "w-100"),
+     (5, 3, "w-100"), (1, 0, "w-0"), (None, 4, "w-0")],
+)  # fmt: skip
+def test_width_class_steps(part, whole, expected):
+    assert pages.width_class(part, whole) == expected
+
+
+async def test_pages_have_no_inline_styles(admin_client, database):
+    await registered_agent(admin_client, database, "lab-pc-01")
+    token = await session_token(admin_client)
+    await admin_client.post("/packages", data=upload_form(token, None))
+    await admin_client.post(
+        "/deploy",
+        data={"csrf_token": token, "name": "one", "package": "1", "computer": "1"},
+    )
+
+    for path in ("/", "/computers/1", "/jobs", "/jobs/1", "/packages", "/settings"):
+        text = await (await admin_client.get(path)).text()
+        assert "style=" not in text, path
+        assert "<style" not in text, path
 
 
 async def test_expired_session_redirects(admin_client, database):
@@ -686,7 +713,7 @@ async def test_container_list_counts_states(admin_client, database):
 
     text = await (await admin_client.get("/jobs")).text()
 
-    assert 'class="succeeded" style="width: 50%"' in text
+    assert 'class="succeeded w-50"' in text
     assert "<td>1</td><td>0</td><td>0</td><td>1</td>" in text
 
 
