@@ -12,8 +12,7 @@ import asyncio
 import logging
 
 import aiosqlite
-from aiohttp import ClientPayloadError, hdrs, web
-from aiohttp.http_exceptions import ContentEncodingError
+from aiohttp import ClientPayloadError, web
 from aiohttp.web_protocol import RequestPayloadError
 
 from ocoserver import package_download
@@ -34,6 +33,7 @@ from ocoserver.errors import (
 )
 from ocoserver.logtext import quote
 from ocoserver.params import read_int
+from ocoserver.request_body import broken_body_message, close_after_response
 from ocoserver.rpc import JSON_CONTENT_TYPE, RpcRequest, parse_request, success_body
 from ocoserver.signing import SERVER_SIGNATURE_HEADER, SIGNATURE_HEADER, sign
 from ocoserver.store import jobs, packages, rule_jobs
@@ -116,23 +116,10 @@ def broken_body_error(
 ) -> InvalidRequest:
     """Build the error for a body that failed to read and close the connection.
 
-    The connection closes after the response, because otherwise aiohttp
-    reads the rest of the body to keep the connection, gets the same error
-    again and logs it with a traceback.
+    The connection closes after the response (see `close_after_response`).
     """
-    request.content.feed_eof()
-    request.protocol.close()
-    # A ContentEncodingError comes only from an encoding that aiohttp
-    # decodes, such as gzip or deflate, so the header value is short.
-    encoding = request.headers.get(hdrs.CONTENT_ENCODING, "")
-    if isinstance(error.__cause__, ContentEncodingError) and encoding:
-        return InvalidRequest(
-            f"{body_name} is not valid {encoding} data; send the body "
-            "as its Content-Encoding header says, or without that header"
-        )
-    # aiohttp's text of a payload error can span several lines.
-    reason = " ".join(str(error).split())
-    return InvalidRequest(f"{body_name} is incomplete: {reason}")
+    close_after_response(request)
+    return InvalidRequest(broken_body_message(request, error, body_name))
 
 
 async def handle_rpc(request: web.Request) -> web.Response:

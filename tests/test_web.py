@@ -23,6 +23,7 @@ from ocoserver.config import Config, SecurityConfig
 from ocoserver.db import Database
 from ocoserver.store import admins, computers, groups, memberships, packages
 from ocoserver.store.groups import COMPUTER_GROUPS
+from ocoserver.web import pages
 from ocoserver.web.actions import MAX_FIELD_SIZE
 from ocoserver.web.session import (
     LOGIN_SECRET,
@@ -521,6 +522,21 @@ async def test_admin_cli_rejects_short_password(config, monkeypatch, capsys):
     assert "password is too short" in capsys.readouterr().err
 
 
+async def test_admin_cli_add_existing_account(config, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("long enough password\n"))
+    assert (await run_cli(config, "admin", "add", "bob"))[0] == 0
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+
+    code, _ = await run_cli(config, "admin", "add", "BOB")
+    error = capsys.readouterr().err
+
+    assert code == 2
+    assert "admin account bob already exists" in error
+    assert "'ocoserver admin remove bob'" in error
+    assert "password" in error
+    assert "too short" not in error
+
+
 async def test_password_reveal_audited(admin_client, database):
     agent = await signed_password_agent(admin_client, database)
     token = await session_token(admin_client)
@@ -623,7 +639,33 @@ async def test_pages_send_content_security_policy(admin_client):
 
     policy = response.headers["Content-Security-Policy"]
     assert "script-src 'self';" in policy
+    assert "style-src 'self';" in policy
+    assert "unsafe-inline" not in policy
     assert "frame-ancestors 'none'" in policy
+
+
+@pytest.mark.parametrize(
+    ("part", "whole", "expected"),
+    [(0, 4, "w-0"), (1, 200, "w-5"), (1, 8, "w-15"), (1, 2, "w-50"), (3, 3, "w-100"),
+     (5, 3, "w-100"), (1, 0, "w-0"), (None, 4, "w-0")],
+)  # fmt: skip
+def test_width_class_steps(part, whole, expected):
+    assert pages.width_class(part, whole) == expected
+
+
+async def test_pages_have_no_inline_styles(admin_client, database):
+    await registered_agent(admin_client, database, "lab-pc-01")
+    token = await session_token(admin_client)
+    await admin_client.post("/packages", data=upload_form(token, None))
+    await admin_client.post(
+        "/deploy",
+        data={"csrf_token": token, "name": "one", "package": "1", "computer": "1"},
+    )
+
+    for path in ("/", "/computers/1", "/jobs", "/jobs/1", "/packages", "/settings"):
+        text = await (await admin_client.get(path)).text()
+        assert "style=" not in text, path
+        assert "<style" not in text, path
 
 
 async def test_expired_session_redirects(admin_client, database):
@@ -671,7 +713,7 @@ async def test_container_list_counts_states(admin_client, database):
 
     text = await (await admin_client.get("/jobs")).text()
 
-    assert 'class="succeeded" style="width: 50%"' in text
+    assert 'class="succeeded w-50"' in text
     assert "<td>1</td><td>0</td><td>0</td><td>1</td>" in text
 
 

@@ -148,10 +148,10 @@ async def test_console_deploys_and_follows_job(server, browser_page, tmp_path):
     assert await page.text_content("#job-1 [data-field=return_code]") == "0"
     assert await page.text_content("#job-1 [data-field=message]") == OUTPUT
     assert await page.locator("#job-1 img").count() == 0
-    bar_width = await page.eval_on_selector(
-        ".progress .succeeded", "element => element.style.width"
+    bar_class = await page.eval_on_selector(
+        ".progress .succeeded", "element => element.className"
     )
-    assert bar_width == "100%"
+    assert bar_class == "succeeded w-100"
     assert await page.evaluate("window.liveMarker") == "kept"
     await page.screenshot(path=str(ARTIFACTS / "job-container.png"), full_page=True)
 

@@ -96,6 +96,28 @@ async def test_deploy_end_before_start_names_field(admin_client, database):
     assert 'enter a later "End"' in await error_message(response)
 
 
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"start": "garbage"}, "\"Start\": invalid time 'garbage': use ISO 8601"),
+        ({"end": "garbage"}, "\"End\": invalid time 'garbage': use ISO 8601"),
+        ({"name": " "}, 'deployment name is empty: fill in "Name"'),
+    ],
+)
+async def test_deploy_error_names_field(admin_client, database, fields, expected):
+    await computers.add(database, "pc-a")
+    token = await session_token(admin_client)
+    await admin_client.post("/packages", data=upload_form(token, None))
+    form = {"csrf_token": token, "name": "rollout", "package": "1", "computer": "1"}
+
+    response = await admin_client.post("/deploy", data={**form, **fields})
+    message = await error_message(response)
+
+    assert response.status == 400
+    assert message.startswith(expected)
+    assert "--" not in message
+
+
 async def test_package_in_use_names_jobs_page(admin_client, database):
     await computers.add(database, "pc-a")
     token = await session_token(admin_client)

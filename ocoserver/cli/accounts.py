@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import shlex
 import sys
 from typing import Any
 
@@ -49,11 +50,29 @@ def read_new_password() -> str:
 
 
 async def run_add(args: argparse.Namespace, config: Config) -> int:
+    # The name is checked before the password is read, so that a taken or
+    # invalid name is reported as such and not as a password problem.
+    name = admins.validate_name(args.name)
+    async with open_database(config.database_path) as database:
+        existing = await admins.find_user(database, name)
+    if existing is not None:
+        raise _exists_error(existing["name"])
     password_hash = hash_password(read_new_password())
     async with open_database(config.database_path) as database:
-        user_id = await admins.add_user(database, args.name, password_hash)
+        user_id = await admins.add_user(database, name, password_hash)
     print(user_id)
     return 0
+
+
+def _exists_error(name: str) -> AdminError:
+    # There is no password reset command, so replacing the account is the way
+    # to set a new password.
+    argument = shlex.quote(name)
+    return AdminError(
+        f"admin account {name} already exists; choose another name, or set a new "
+        f"password with 'ocoserver admin remove {argument}' and then "
+        f"'ocoserver admin add {argument}'"
+    )
 
 
 async def run_list(args: argparse.Namespace, config: Config) -> int:

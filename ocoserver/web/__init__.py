@@ -27,6 +27,7 @@ def add_routes(app: web.Application) -> None:
     )
     environment.filters["state_name"] = pages.state_name
     environment.filters["percent"] = pages.percent
+    environment.filters["width_class"] = pages.width_class
     app.router.add_static("/static/", WEB_DIR / "static", name="static")
     app.router.add_get("/favicon.ico", favicon)
     app[session.LOGIN_SECRET] = secrets.token_bytes(32)

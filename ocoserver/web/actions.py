@@ -34,6 +34,7 @@ from ocoserver.store import (
     targets,
 )
 from ocoserver.web import pages
+from ocoserver.web.formbody import form_errors, read_form
 from ocoserver.web.messages import console_message
 from ocoserver.web.session import (
     CSRF_FIELD,
@@ -43,7 +44,7 @@ from ocoserver.web.session import (
     form,
     redirect,
 )
-from ocoserver.web.templating import SESSION, render
+from ocoserver.web.templating import SESSION, error_exception, render
 
 log = logging.getLogger("ocoserver.web")
 
@@ -74,7 +75,7 @@ def add_routes(app: web.Application) -> None:
 
 def error_page(request: web.Request, message: str) -> web.Response:
     """Render a 400 page with `message` in the console's terms."""
-    context = {"message": console_message(message)}
+    context = {"message": console_message(message), "form_error": True}
     return render("error.html", request, context, status=400)
 
 
@@ -184,32 +185,52 @@ async def _read_upload(
     The CSRF token must be the first field, so that no byte of a forged
     upload reaches the disk.
     """
-    state = request.app[STATE]
     if request.content_type != "multipart/form-data":
-        check_csrf(request, (await request.post()).get(CSRF_FIELD))
+        check_csrf(request, (await read_form(request)).get(CSRF_FIELD))
         raise AdminError("send the upload form as multipart/form-data")
+    with form_errors(request):
+        return await _read_parts(request)
+
+
+async def _read_parts(
+    request: web.Request,
+) -> tuple[dict[str, str], depot.StoredPayload | None]:
     reader = await request.multipart()
     fields: dict[str, str] = {}
     payload = None
     checked = False
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader):
-            raise web.HTTPBadRequest(text="nested multipart bodies are not accepted")
-        if not checked:
-            value = await _read_field(part) if part.name == CSRF_FIELD else None
-            check_csrf(request, value)
-            checked = True
-        elif part.filename is not None and part.name == "file":
-            if payload is None and part.filename:
-                payload = await depot.receive_payload(
-                    state.depot, _chunks(part), state.config.web.max_upload_size,
-                    "web.max_upload_size",
-                )
-        elif part.name:
-            fields[part.name] = await _read_field(part)
+    try:
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                message = "nested multipart bodies are not accepted"
+                raise error_exception(request, web.HTTPBadRequest, message)
+            if not checked:
+                value = await _read_field(part) if part.name == CSRF_FIELD else None
+                check_csrf(request, value)
+                checked = True
+            elif part.filename is not None and part.name == "file":
+                if payload is None and part.filename:
+                    payload = await _receive_file(request, part)
+            elif part.name:
+                fields[part.name] = await _read_field(part)
+    except BaseException:
+        # A part after the file failed, so the stored file belongs to no package.
+        if payload is not None:
+            depot.delete_payload(request.app[STATE].depot, payload.file_name)
+        raise
     if not checked:
         check_csrf(request, None)
     return fields, payload
+
+
+async def _receive_file(
+    request: web.Request, part: BodyPartReader
+) -> depot.StoredPayload:
+    state = request.app[STATE]
+    return await depot.receive_payload(
+        state.depot, _chunks(part), state.config.web.max_upload_size,
+        "web.max_upload_size",
+    )  # fmt: skip
 
 
 async def upload_package(request: web.Request) -> web.StreamResponse:
@@ -271,21 +292,20 @@ def _ids(data: Any, name: str) -> list[int]:
 
 
 def _form_time(data: Any, name: str) -> str | None:
+    """Return a time field's text, or None when empty.
+
+    `jobs.create_container` parses it, and its message names the field.
+    """
     text = str(data.get(name, "")).strip()
-    if not text:
-        return None
-    try:
-        return timefmt.parse_admin_time(text)
-    except ValueError as error:
-        raise AdminError(str(error)) from None
+    return text or None
 
 
 def _read_deployment(
     data: Any, package_ids: list[int], computer_ids: list[int]
 ) -> jobs.Deployment:
+    # `jobs.create_container` rejects an empty name with a message that
+    # names the field.
     name = str(data.get("name", "")).strip()
-    if not name:
-        raise AdminError("the deployment has no name; enter one")
     try:
         priority = int(str(data.get("priority", "0")) or "0")
     except ValueError:

@@ -19,6 +19,7 @@ FIELD_LABELS = {
     "--version": "Version",
     "--install": "Install procedure",
     "--uninstall": "Uninstall procedure",
+    "--start": "Start",
     "--end": "End",
     "--log": "Log",
     "--query": "Query",
@@ -43,11 +44,15 @@ _COMMAND_REWRITES = (
 )
 _PASSWORD_RULE_REMOVE = re.compile(r"with 'ocoserver password-rule remove \d+'")
 
-# Setting keys, which settings.validate names, and their form labels.
-_SETTING_LABELS = {
+# Keys that shared messages start with, and their form labels. The setting
+# keys come from settings.validate, the deployment fields from
+# jobs.validate_deployment.
+_KEY_LABELS = {
     settings.UPDATE_INTERVAL: "Update interval",
     settings.REGISTRATION_KEY: "New registration key",
     settings.SELF_REGISTRATION: "Let unknown computers register",
+    "start_time": "Start",
+    "end_time": "End",
 }
 
 _OPTION = re.compile(r"(give a later |choose another |give )?(--[a-z][a-z-]*)( CMD)?")
@@ -59,8 +64,8 @@ def console_message(message: str) -> str:
         message = message.replace(cli_text, console_text)
     message = _PASSWORD_RULE_REMOVE.sub("with its Remove button in Settings", message)
     message = _OPTION.sub(_field_text, message)
-    for key, label in _SETTING_LABELS.items():
-        if message.startswith(f"{key} "):
+    for key, label in _KEY_LABELS.items():
+        if message.startswith((f"{key} ", f"{key}:")):
             message = f'"{label}"{message[len(key) :]}'
     return message
 

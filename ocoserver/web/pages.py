@@ -71,6 +71,22 @@ def percent(part: Any, whole: Any) -> int:
     return max(0, min(100, round(ratio * 100)))
 
 
+def width_class(part: Any, whole: Any) -> str:
+    """Return the stylesheet class (w-0 to w-100) for a bar of part/whole.
+
+    Widths go in steps of 5 %, and a part above zero gets at least 5 %, so
+    that it stays visible. static/live.js rounds the same way.
+    """
+    try:
+        ratio = float(part) / float(whole)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return "w-0"
+    if not ratio > 0:
+        return "w-0"
+    step = max(1, min(20, math.floor(ratio * 20 + 0.5)))
+    return f"w-{step * 5}"
+
+
 def path_id(request: web.Request) -> int:
     """Return the id in the path; an id no row can have is not found."""
     row_id = id_from_text(request.match_info["id"])
@@ -80,8 +96,11 @@ def path_id(request: web.Request) -> int:
 
 
 def not_found(request: web.Request, message: str) -> web.Response:
-    """Render a 404 page with `message` in the console's terms."""
-    context = {"message": console_message(message)}
+    """Render a 404 page with `message` in the console's terms.
+
+    Only GET pages call this, so the page suggests no form to correct.
+    """
+    context = {"message": console_message(message), "heading": "Not found"}
     return render("error.html", request, context, status=404)
 
 

@@ -26,11 +26,12 @@ from aiohttp import web
 
 from ocoserver.appkeys import STATE
 from ocoserver.client_address import client_address
-from ocoserver.errors import TooManyRequests
+from ocoserver.errors import AdminError, TooManyRequests, preview
 from ocoserver.logtext import quote
 from ocoserver.store import admins
+from ocoserver.web.formbody import read_form
 from ocoserver.web.passwords import hash_password, verify_password
-from ocoserver.web.templating import SESSION, render
+from ocoserver.web.templating import SESSION, error_exception, render
 
 log = logging.getLogger("ocoserver.web")
 
@@ -44,6 +45,9 @@ LOGIN_TOKEN_LIFETIME = 24 * 3600
 # Key that signs the login form's tokens, drawn anew by each application,
 # so a login form shown before a restart must be reloaded.
 LOGIN_SECRET = web.AppKey("login_secret", bytes)
+
+# The 403 page's message for every form, the login form included.
+CSRF_REJECTED = "missing or invalid CSRF token; reload the page and send the form again"
 
 # Compared against when the account does not exist, so that a login for an
 # unknown name takes as long as one for a known name.
@@ -100,7 +104,7 @@ def check_csrf(request: web.Request, token: Any) -> None:
             request.path,
             client_address(request),
         )
-        raise web.HTTPForbidden(text="invalid or missing CSRF token; reload the form")
+        raise error_exception(request, web.HTTPForbidden, CSRF_REJECTED)
 
 
 def form(handler: FormHandler) -> PageHandler:
@@ -112,7 +116,7 @@ def form(handler: FormHandler) -> PageHandler:
         if session is None:
             raise _login_redirect(request)
         request[SESSION] = session
-        data = await request.post()
+        data = await read_form(request)
         check_csrf(request, data.get(CSRF_FIELD))
         return await handler(request, data)
 
@@ -180,6 +184,7 @@ def _render_login(
         "login_token": token,
         "next": _safe_next(request.query.get("next")),
         "error": error,
+        "max_name_length": admins.MAX_NAME_LENGTH,
     }
     response = render("login.html", request, context, status=status)
     response.set_cookie(LOGIN_COOKIE, token, **_cookie_options(request))
@@ -190,15 +195,29 @@ async def login(request: web.Request) -> web.StreamResponse:
     """Check the login form, then start a session and redirect."""
     state = request.app[STATE]
     remote = client_address(request)
-    data = await request.post()
+    data = await read_form(request)
     cookie = request.cookies.get(LOGIN_COOKIE, "")
     _check_login_token(request, cookie, data.get(CSRF_FIELD))
 
-    name = str(data.get("name", "")).strip()
     try:
         state.throttle.check(remote)
     except TooManyRequests as error:
-        return _render_login(request, cookie, error.message, 429)
+        response = _render_login(request, cookie, error.message, 429)
+        response.headers.update(error.headers)
+        return response
+
+    name = str(data.get("name", "")).strip()
+    if not _possible_name(name):
+        # No account can have this name, so it is not counted as a failed
+        # login. Only a preview is logged, because a name of megabytes would
+        # otherwise fill the log and the dashboard's list.
+        log.info("rejected login from %s: invalid account name %s",
+                 remote, quote(preview(name)))  # fmt: skip
+        message = (
+            f"Invalid account name: use 1 to {admins.MAX_NAME_LENGTH} printable "
+            "characters."
+        )
+        return _render_login(request, cookie, message, 400)
 
     user = await admins.find_user(state.database, name)
     password = str(data.get("password", ""))
@@ -209,8 +228,9 @@ async def login(request: web.Request) -> web.StreamResponse:
         state.throttle.record_rejection(
             remote, f"web:{name}", f"console login failed: {reason}"
         )
-        log.info("rejected login of %s from %s: wrong name or password",
-                 quote(name), remote)  # fmt: skip
+        # The browser gets one message for both reasons, so that it cannot
+        # tell which account names exist.
+        log.info("rejected login of %s from %s: %s", quote(name), remote, reason)
         return _render_login(request, cookie, "Wrong name or password.", 401)
 
     lifetime = state.config.web.session_lifetime
@@ -222,6 +242,15 @@ async def login(request: web.Request) -> web.StreamResponse:
     )
     response.del_cookie(LOGIN_COOKIE, path="/")
     return response
+
+
+def _possible_name(name: str) -> bool:
+    """Return whether `name` passes the account name rules of `admins`."""
+    try:
+        admins.validate_name(name)
+    except AdminError:
+        return False
+    return True
 
 
 def _check_login_token(request: web.Request, cookie: str, token: Any) -> None:
@@ -236,7 +265,7 @@ def _check_login_token(request: web.Request, cookie: str, token: Any) -> None:
         "rejected login from %s: missing, expired or forged CSRF token",
         client_address(request),
     )
-    raise web.HTTPForbidden(text="invalid or expired CSRF token; reload the form")
+    raise error_exception(request, web.HTTPForbidden, CSRF_REJECTED)
 
 
 @form

@@ -7,8 +7,13 @@
   var url = root.getAttribute("data-state-url");
   var kinds = ["succeeded", "failed", "running", "waiting"];
 
-  function percent(part, whole) {
-    return whole ? Math.round(part * 100 / whole) : 0;
+  // The same 5 % steps as pages.width_class, because the
+  // Content-Security-Policy allows no inline style attributes.
+  function widthClass(part, whole) {
+    var ratio = whole ? part / whole : 0;
+    if (!(ratio > 0)) { return "w-0"; }
+    var step = Math.max(1, Math.min(20, Math.floor(ratio * 20 + 0.5)));
+    return "w-" + step * 5;
   }
 
   function showSummary(container) {
@@ -22,7 +27,7 @@
       var count = document.getElementById("count-" + kind);
       if (count) { count.textContent = String(counts[kind]); }
       var bar = root.querySelector(".progress ." + kind);
-      if (bar) { bar.style.width = percent(counts[kind], container.jobs) + "%"; }
+      if (bar) { bar.className = kind + " " + widthClass(counts[kind], container.jobs); }
     });
   }
 
