@@ -3,8 +3,8 @@
 Defaults are declared once, on the dataclass fields. `load_config` reads
 a TOML file into these frozen dataclasses, rejects unknown keys, wrong
 types and numbers outside each key's range (`NUMBER_RANGES`) with the full
-key path, then applies `OCOSERVER_*` environment overrides. Command-line options are applied last by the CLI through
-`Config.with_overrides`.
+key path, then applies `OCOSERVER_*` environment overrides. Command-line
+options are applied last by the CLI through `Config.with_overrides`.
 """
 
 from __future__ import annotations
@@ -405,6 +405,6 @@ def _check_address_list(key: str, value: Any) -> None:
             ipaddress.ip_network(entry.strip())
         except ValueError as error:
             raise ConfigError(
-                f"{key} entry {toml_text(entry)} is invalid ({error}): use an IP address or "
-                "a CIDR network such as 10.0.0.0/8"
+                f"{key} entry {toml_text(entry)} is invalid ({error}): "
+                "use an IP address or a CIDR network such as 10.0.0.0/8"
             ) from None

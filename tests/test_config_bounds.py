@@ -47,7 +47,9 @@ async def test_housekeeping_at_max_ages(client, config, database):
     await register(config)
     await PlainAgent(client).hello()
 
-    report = await housekeeping.run_pass(database, config.housekeeping, config.depot_path)
+    report = await housekeeping.run_pass(
+        database, config.housekeeping, config.depot_path
+    )
 
     assert report.purged_logins == 0
     assert report.purged_uploads == 0
