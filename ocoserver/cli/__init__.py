@@ -126,10 +126,11 @@ def find_invalid_argument(arguments: Sequence[str]) -> str | None:
 
 
 def check_data_dir(data_dir: Path) -> None:
-    """Raise AdminError unless `data_dir` is a directory or can be created as one.
+    """Raise AdminError unless `data_dir` or its nearest existing parent is a directory.
 
     Without this check a file given as the data directory fails late, with
-    a bare "File exists" or "Not a directory" from the first mkdir.
+    a bare "File exists" or "Not a directory" from the first mkdir. Missing
+    write permission is still reported by that mkdir, as a one-line OSError.
     """
     existing = data_dir
     while not existing.exists() and existing.parent != existing:
