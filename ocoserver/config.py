@@ -1,16 +1,19 @@
 """Server configuration: TOML file, environment and command line.
 
 Defaults are declared once, on the dataclass fields. `load_config` reads
-a TOML file into these frozen dataclasses, rejects unknown keys and wrong
-types with the full key path, then applies `OCOSERVER_*` environment
-overrides. Command-line options are applied last by the CLI through
-`Config.with_overrides`.
+a TOML file into these frozen dataclasses, rejects unknown keys, wrong
+types and numbers outside each key's range (`NUMBER_RANGES`) with the full
+key path, then applies `OCOSERVER_*` environment overrides. Command-line
+options are applied last by the CLI through `Config.with_overrides`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import ipaddress
+import json
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -260,78 +263,148 @@ def _check_value(key: str, default: Any, value: Any) -> None:
     if isinstance(default, tuple):
         _check_address_list(key, value)
         return
-    expected = type(default)
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, expected) or isinstance(value, bool) != isinstance(
-        default, bool
-    ):
-        raise ConfigError(
-            f"{key} = {value!r} is invalid: expected {expected.__name__}"
-        )
-    if key == "server.port" and not 0 <= value <= 65535:
-        raise ConfigError(f"server.port = {value} is invalid: use 0 to 65535")
-    if key == "server.max_body_size" and value < 1024 * 1024:
-        raise ConfigError(
-            f"server.max_body_size = {value} is invalid: use at least 1048576 bytes"
-        )
-    if key == "client_api.max_upload_size" and value < 1:
-        raise ConfigError(f"{key} = {value} is invalid: use a positive number of bytes")
+    _check_type(key, default, value)
     if key == "server.log_level" and value not in LOG_LEVELS:
         raise ConfigError(
-            f"server.log_level = {value!r} is invalid: use one of {', '.join(LOG_LEVELS)}"
+            f"server.log_level = {toml_text(value)} is invalid: "
+            f"use one of {', '.join(LOG_LEVELS)}"
         )
-    if key in ("server.shutdown_timeout", "server.body_timeout") and value <= 0:
-        raise ConfigError(f"{key} = {value} is invalid: use a positive number of seconds")
-    if key == "security.auth_failure_limit" and value < 0:
-        raise ConfigError(
-            f"{key} = {value} is invalid: use 0 (no blocking) or a positive number"
-        )
-    if key.startswith(("security.", "web.")) and key != "security.auth_failure_limit":
-        if value <= 0:
-            raise ConfigError(f"{key} = {value} is invalid: use a positive number")
-    _check_number_range(key, value)
+    if key in NUMBER_RANGES:
+        NUMBER_RANGES[key].check(key, value)
 
 
-# Keys where 0 is meaningful (no retries, no limit, keep forever); every
-# other number in [agent] and [housekeeping] must be positive.
-_ZERO_ALLOWED = {
-    "agent.max_job_retries",
-    "agent.max_concurrent_downloads",
-    "housekeeping.purge_succeeded_jobs_after",
-    "housekeeping.purge_failed_jobs_after",
-    "housekeeping.purge_logins_after",
-    "housekeeping.purge_events_after",
-    "housekeeping.purge_uploads_after",
+def _check_type(key: str, default: Any, value: Any) -> None:
+    """Raise ConfigError unless `value` has the type of the key's default."""
+    if isinstance(default, bool):
+        valid = isinstance(value, bool)
+        expected = "true or false"
+    elif isinstance(default, int):
+        valid = isinstance(value, int) and not isinstance(value, bool)
+        expected = f"a whole number such as {default}"
+    elif isinstance(default, float):
+        valid = isinstance(value, int | float) and not isinstance(value, bool)
+        expected = f"a number such as {default:g}"
+    else:
+        valid = isinstance(value, str)
+        expected = "a string in double quotes"
+    if not valid:
+        raise ConfigError(f"{key} = {toml_text(value)} is invalid: use {expected}")
+
+
+def toml_text(value: Any) -> str:
+    """Write a value read from TOML as it would appear in the file."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, float) and math.isnan(value):
+        return "nan"
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_text(item) for item in value) + "]"
+    if isinstance(value, dict):
+        pairs = ", ".join(f"{name} = {toml_text(item)}" for name, item in value.items())
+        return "{ " + pairs + " }"
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    return str(value)
+
+
+# Ten years of 365 days, in seconds: the upper bound of every duration. It
+# is far beyond any useful age or timeout, and a time that far from now
+# stays well inside the years that datetime and the stored
+# 'YYYY-MM-DD HH:MM:SS' text can represent.
+MAX_SECONDS = 10 * 365 * 86400
+MAX_SECONDS_TEXT = f"{MAX_SECONDS} seconds (10 years)"
+
+# Request bodies are held in memory, so their bound stays far below the
+# memory of a small server. Package payloads are streamed to disk.
+MAX_BODY_SIZE = 1024 * 1024 * 1024
+MAX_UPLOAD_SIZE = 1024**4
+
+
+@dataclasses.dataclass(frozen=True)
+class NumberRange:
+    """The values a numeric key accepts, and how the error message names them."""
+
+    minimum: float
+    maximum: float
+    # Text for the accepted values, such as "0 to 65535".
+    description: str
+    # True when the minimum itself is invalid (durations must be positive).
+    above_minimum: bool = False
+
+    def check(self, key: str, value: float) -> None:
+        low_ok = value > self.minimum if self.above_minimum else value >= self.minimum
+        # `not (...)` also rejects nan, for which every comparison is false.
+        if not (low_ok and value <= self.maximum):
+            raise ConfigError(
+                f"{key} = {toml_text(value)} is invalid: use {self.description}"
+            )
+
+
+def _seconds(zero_allowed: bool = False) -> NumberRange:
+    if zero_allowed:
+        return NumberRange(0, MAX_SECONDS, f"0 to {MAX_SECONDS_TEXT}")
+    return NumberRange(
+        0, MAX_SECONDS, f"more than 0 and at most {MAX_SECONDS_TEXT}", True
+    )
+
+
+def _count(minimum: int, maximum: int, unit: str = "") -> NumberRange:
+    return NumberRange(minimum, maximum, f"{minimum} to {maximum}{unit}")
+
+
+# Every numeric key with its accepted values. A duration of 0 means "keep
+# forever" for the purge ages, and every other duration must be positive.
+NUMBER_RANGES: dict[str, NumberRange] = {
+    "server.port": _count(0, 65535),
+    "server.max_body_size": _count(
+        1024 * 1024, MAX_BODY_SIZE, " bytes (1 MiB to 1 GiB)"
+    ),
+    "server.body_timeout": _seconds(),
+    "server.shutdown_timeout": _seconds(),
+    "agent.replay_window": _seconds(),
+    "agent.max_clock_skew": _seconds(),
+    "agent.max_job_retries": _count(0, 1000),
+    "agent.max_concurrent_downloads": _count(0, 1_000_000, " (0 means no limit)"),
+    "agent.download_timeout": _seconds(),
+    "security.auth_failure_limit": _count(0, 1_000_000, " (0 turns blocking off)"),
+    "security.auth_failure_window": _seconds(),
+    "security.auth_block_time": _seconds(),
+    "security.max_tracked_clients": _count(1, 1_000_000),
+    "housekeeping.interval": _seconds(),
+    "housekeeping.purge_succeeded_jobs_after": _seconds(zero_allowed=True),
+    "housekeeping.purge_failed_jobs_after": _seconds(zero_allowed=True),
+    "housekeeping.purge_logins_after": _seconds(zero_allowed=True),
+    "housekeeping.purge_events_after": _seconds(zero_allowed=True),
+    "housekeeping.purge_uploads_after": _seconds(zero_allowed=True),
+    "client_api.max_upload_size": _count(1, MAX_UPLOAD_SIZE, " bytes (at most 1 TiB)"),
+    "web.online_window": _seconds(),
+    "web.stale_inventory": _seconds(),
+    "web.session_lifetime": _seconds(),
+    "web.max_upload_size": _count(1, MAX_UPLOAD_SIZE, " bytes (at most 1 TiB)"),
 }
-
-
-def _check_number_range(key: str, value: Any) -> None:
-    if not key.startswith(("agent.", "housekeeping.")):
-        return
-    if key in _ZERO_ALLOWED and value < 0:
-        raise ConfigError(f"{key} = {value} is invalid: use 0 or a positive number")
-    if key not in _ZERO_ALLOWED and value <= 0:
-        raise ConfigError(f"{key} = {value} is invalid: use a positive number")
 
 
 def _check_address_list(key: str, value: Any) -> None:
     """Check a list of IP addresses or CIDR networks, such as trusted proxies."""
     if not isinstance(value, list | tuple):
         raise ConfigError(
-            f"{key} = {value!r} is invalid: expected a list such as "
+            f"{key} = {toml_text(value)} is invalid: use a list such as "
             '["127.0.0.1", "10.0.0.0/8"]'
         )
     for entry in value:
         if not isinstance(entry, str):
             raise ConfigError(
-                f"{key} entry {entry!r} is invalid: expected a string such as "
+                f"{key} entry {toml_text(entry)} is invalid: use a string such as "
                 '"10.0.0.0/8"'
             )
         try:
             ipaddress.ip_network(entry.strip())
         except ValueError as error:
             raise ConfigError(
-                f"{key} entry {entry!r} is invalid ({error}): use an IP address or "
-                "a CIDR network such as 10.0.0.0/8"
+                f"{key} entry {toml_text(entry)} is invalid ({error}): "
+                "use an IP address or a CIDR network such as 10.0.0.0/8"
             ) from None

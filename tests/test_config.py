@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import NamedTuple
 
 import pytest
 
-from ocoserver.config import Config, ConfigError, load_config
+from ocoserver.cli import main as cli_main
+from ocoserver.config import (
+    MAX_SECONDS,
+    NUMBER_RANGES,
+    Config,
+    ConfigError,
+    load_config,
+)
 
 EXAMPLE = Path(__file__).parent.parent / "config.example.toml"
 
@@ -61,9 +69,24 @@ class ConfigCase(NamedTuple):
 BAD_CONFIGS = {
     "unknown-key": ConfigCase("[server]\nprot = 1\n", "unknown key server.prot"),
     "unknown-section": ConfigCase("[gui]\nport = 1\n", "unknown section [gui]"),
-    "wrong-type": ConfigCase('[server]\nport = "80"\n', "server.port = '80' is invalid"),
+    "wrong-type": ConfigCase(
+        '[server]\nport = "80"\n',
+        'server.port = "80" is invalid: use a whole number such as 8080',
+    ),
     "port-range": ConfigCase("[server]\nport = 70000\n", "server.port = 70000"),
-    "bool-for-int": ConfigCase("[server]\nport = true\n", "server.port = True"),
+    "bool-for-int": ConfigCase(
+        "[server]\nport = true\n", "server.port = true is invalid"
+    ),
+    "bool-for-float": ConfigCase(
+        "[web]\nsession_lifetime = false\n",
+        "web.session_lifetime = false is invalid: use a number such as 43200",
+    ),
+    "number-for-string": ConfigCase(
+        "[server]\nhost = 80\n", "server.host = 80 is invalid: use a string"
+    ),
+    "nan-duration": ConfigCase(
+        "[agent]\nreplay_window = nan\n", "agent.replay_window = nan is invalid"
+    ),
     "small-body": ConfigCase("[server]\nmax_body_size = 10\n", "server.max_body_size"),
     "log-level": ConfigCase('[server]\nlog_level = "loud"\n', "server.log_level"),
     "negative-window": ConfigCase("[agent]\nreplay_window = -1\n", "agent.replay_window"),
@@ -74,23 +97,23 @@ BAD_CONFIGS = {
         "[security]\nauth_block_time = 0\n", "security.auth_block_time = 0"
     ),
     "float-limit": ConfigCase(
-        "[security]\nauth_failure_limit = 2.5\n", "expected int"
+        "[security]\nauth_failure_limit = 2.5\n", "use a whole number such as 10"
     ),
     "zero-body-timeout": ConfigCase(
-        "[server]\nbody_timeout = 0\n", "server.body_timeout = 0.0 is invalid"
+        "[server]\nbody_timeout = 0\n", "server.body_timeout = 0 is invalid"
     ),
     "zero-shutdown": ConfigCase(
-        "[server]\nshutdown_timeout = 0\n", "server.shutdown_timeout = 0.0 is invalid"
+        "[server]\nshutdown_timeout = 0\n", "server.shutdown_timeout = 0 is invalid"
     ),
     "proxies-not-list": ConfigCase(
-        '[server]\ntrusted_proxies = "10.0.0.1"\n', "server.trusted_proxies = '10.0.0.1'"
+        '[server]\ntrusted_proxies = "10.0.0.1"\n', 'server.trusted_proxies = "10.0.0.1"'
     ),
     "proxy-not-string": ConfigCase(
         "[server]\ntrusted_proxies = [10]\n", "server.trusted_proxies entry 10"
     ),
     "proxy-not-address": ConfigCase(
         '[server]\ntrusted_proxies = ["proxy.lan"]\n',
-        "server.trusted_proxies entry 'proxy.lan' is invalid",
+        'server.trusted_proxies entry "proxy.lan" is invalid',
     ),
     "proxy-host-bits": ConfigCase(
         '[server]\ntrusted_proxies = ["10.0.0.1/8"]\n', "has host bits set"
@@ -167,3 +190,65 @@ def test_security_section_read(tmp_path):
     assert config.security.auth_failure_limit == 0
     assert config.security.auth_block_time == 30
     assert config.security.auth_failure_window == 60.0
+
+
+def _too_large(key: str) -> str:
+    """Return the TOML text of a value just above the key's upper bound."""
+    maximum = NUMBER_RANGES[key].maximum
+    return str(maximum + 1)
+
+
+@pytest.mark.parametrize("key", NUMBER_RANGES)
+def test_too_large_value_rejected(tmp_path, key):
+    section, name = key.split(".")
+    path = tmp_path / "config.toml"
+    path.write_text(f"[{section}]\n{name} = {_too_large(key)}\n")
+
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ={})
+
+    message = str(raised.value)
+    assert message.startswith(f"{key} = {_too_large(key)} is invalid: use ")
+    assert str(NUMBER_RANGES[key].maximum) in message
+
+
+HUGE_VALUES = {
+    "float-exponent": ("web", "session_lifetime", "1e20"),
+    "int-beyond-float": ("web", "online_window", "1" + "0" * 400),
+    "int-beyond-int64": ("housekeeping", "purge_uploads_after", "9" * 20),
+    "large-purge-age": ("housekeeping", "purge_uploads_after", "100000000000"),
+}
+
+
+@pytest.mark.parametrize("section, name, text", HUGE_VALUES.values(), ids=HUGE_VALUES)
+def test_huge_value_names_range(tmp_path, section, name, text):
+    path = tmp_path / "config.toml"
+    path.write_text(f"[{section}]\n{name} = {text}\n")
+
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ={})
+
+    assert f"{section}.{name} = " in str(raised.value)
+    assert f"{MAX_SECONDS} seconds (10 years)" in str(raised.value)
+
+
+def test_every_number_has_range():
+    numeric = {
+        f"{section}.{field.name}"
+        for section, values in dataclasses.asdict(Config()).items()
+        for field in dataclasses.fields(getattr(Config(), section))
+        if type(values[field.name]) in (int, float)
+    }
+
+    assert numeric == set(NUMBER_RANGES)
+
+
+def test_serve_rejects_large_value(tmp_path, capsys):
+    path = tmp_path / "config.toml"
+    path.write_text("[web]\nstale_inventory = 1e20\n")
+
+    code = cli_main(["--config", str(path), "--data-dir", str(tmp_path / "data")])
+
+    assert code == 2
+    assert "web.stale_inventory = 1e+20 is invalid" in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()

@@ -16,7 +16,12 @@ from pathlib import Path
 
 from ocoserver import __version__
 from ocoserver.cli import admin
-from ocoserver.cli.common import add_data_dir_option, load_cli_config, setup_logging
+from ocoserver.cli.common import (
+    add_data_dir_option,
+    escape_control_characters,
+    load_cli_config,
+    setup_logging,
+)
 from ocoserver.config import Config, ConfigError
 from ocoserver.datalock import DataDirInUse
 from ocoserver.db import SchemaError
@@ -59,10 +64,17 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the process exit code."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    problem = find_invalid_argument(arguments)
+    if problem is not None:
+        print(f"ocoserver: error: {problem}", file=sys.stderr)
+        return 2
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     try:
         config = load_cli_config(args)
+        check_data_dir(config.data_dir)
         if args.command in (None, "serve"):
             setup_logging(config.server.log_level)
             asyncio.run(serve(config))
@@ -88,6 +100,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def find_invalid_argument(arguments: Sequence[str]) -> str | None:
+    """Return an error message for the first argument that is not UTF-8, or None.
+
+    Python decodes such an argument with surrogateescape, and the surrogates
+    it leaves cannot be stored in the database or printed. Checking them
+    here, before any command runs, gives one message for every command.
+    """
+    for position, argument in enumerate(arguments):
+        try:
+            argument.encode("utf-8")
+        except UnicodeEncodeError:
+            raw_text = os.fsencode(argument).decode("utf-8", "backslashreplace")
+            escaped_text = escape_control_characters(raw_text)
+            place = f"argument {position + 1}"
+            if position > 0 and arguments[position - 1].startswith("-"):
+                place += f" (after {arguments[position - 1]})"
+            return (
+                f"{place} '{escaped_text}' is not valid UTF-8: "
+                "pass names, paths and other text as UTF-8"
+            )
+    return None
+
+
+def check_data_dir(data_dir: Path) -> None:
+    """Raise AdminError unless `data_dir` or its nearest existing parent is a directory.
+
+    Without this check a file given as the data directory fails late, with
+    a bare "File exists" or "Not a directory" from the first mkdir. Missing
+    write permission is still reported by that mkdir, as a one-line OSError.
+    """
+    existing = data_dir
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if existing.is_dir():
+        return
+    if existing == data_dir:
+        problem = f"data directory {data_dir} is not a directory"
+    else:
+        problem = (
+            f"{existing} is not a directory, so data directory {data_dir} "
+            "cannot be created"
+        )
+    raise AdminError(f"{problem}: pass a directory with --data-dir or server.data_dir")
 
 
 def _warn_if_new_database(config: Config) -> None:

@@ -84,6 +84,8 @@ def _table_value(value: str | None) -> str:
 async def run_set(args: argparse.Namespace, config: Config) -> int:
     async with open_database(config.database_path) as database:
         value = await settings.set_value(database, args.key, args.value)
-    printed_value = "(hidden)" if settings.DEFINITIONS[args.key].secret else value
-    print(f"{args.key} = {printed_value}")
+    line = f"{args.key} = {settings.display_value(args.key, value)}"
+    if args.key == settings.REGISTRATION_KEY and value == "":
+        line += ": unknown computers cannot register themselves until a key is set"
+    print(line)
     return 0

@@ -137,7 +137,26 @@ def check_inventory(data: Mapping[str, Any]) -> None:
     for name, (_, columns) in LIST_TABLES.items():
         read_list(data, name, columns)
     read_list(data, "software", SOFTWARE_FIELDS)
-    read_list(data, "logins", LOGIN_FIELDS)
+    for index, login in enumerate(read_list(data, "logins", LOGIN_FIELDS) or []):
+        if _is_stored_login(login):
+            login_time(login, index)
+
+
+def _is_stored_login(login: Mapping[str, Any]) -> bool:
+    """Return True for a login entry that is stored: one with a username and a time."""
+    return bool(login.get("username")) and bool(login.get("timestamp"))
+
+
+def login_time(login: Mapping[str, Any], index: int) -> str:
+    """Return a login's time as stored UTC text, or raise InvalidParams.
+
+    One stored form makes the newest login the largest text, which the
+    `logins-since` of the hello response and the purge of old logins rely on.
+    """
+    try:
+        return timefmt.parse_agent_time(login["timestamp"])
+    except ValueError as error:
+        raise InvalidParams(f"data.logins[{index}].timestamp {error}") from None
 
 
 def _pick(item: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
@@ -264,11 +283,11 @@ async def _append_logins(
             to_text(login.get("username")),
             to_text(login.get("display_name")),
             to_text(login.get("console")),
-            to_text(login.get("timestamp")),
+            login_time(login, index),
             to_column(login.get("guid")),
         )
-        for login in logins
-        if login.get("username") and login.get("timestamp")
+        for index, login in enumerate(logins)
+        if _is_stored_login(login)
     ]
     await connection.executemany(
         "INSERT OR IGNORE INTO computer_login "

@@ -154,8 +154,20 @@ async def set_value(database: Database, key: str, value: str) -> str:
             (key, value),
         )
     _settings_changed[database] = time.monotonic()
-    shown = "(hidden)" if DEFINITIONS[key].secret else value
-    log.info("setting %s changed to %s", key, shown)
+    log.info("setting %s changed to %s", key, display_value(key, value))
+    return value
+
+
+def display_value(key: str, value: str) -> str:
+    """Return a setting's value for output and logs, with a secret hidden.
+
+    An empty value is shown as "(empty)", also for a secret, because an
+    empty secret reveals nothing and means the secret is unset.
+    """
+    if value == "":
+        return "(empty)"
+    if DEFINITIONS[key].secret:
+        return "(hidden)"
     return value
 
 
