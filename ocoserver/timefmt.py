@@ -47,6 +47,10 @@ def parse_admin_time(text: str) -> str:
 # digits, which the text comparison of stored times relies on.
 EARLIEST_AGENT_TIME = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
+class AgentTimeOutOfRange(ValueError):
+    """A readable time from an agent that lies outside the accepted range."""
+
+
 # How far ahead of the server clock an agent's time may be. A computer
 # whose clock is a few hours off, or that reports local time as UTC, still
 # gets its report stored.
@@ -61,7 +65,7 @@ def parse_agent_time(value: object, now: datetime.datetime | None = None) -> str
     text, such as '2026-05-01T08:00:00+02:00', is converted to UTC, and a
     time without an offset is taken as UTC, and fractions of a second are
     dropped. The time must lie between 1970-01-01 and one day after `now`
-    (default: the current time).
+    (default: the current time), else AgentTimeOutOfRange is raised.
     """
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not text: use 'YYYY-MM-DD HH:MM:SS' in UTC")
@@ -76,7 +80,7 @@ def parse_agent_time(value: object, now: datetime.datetime | None = None) -> str
 
     latest = (now or datetime.datetime.now(datetime.UTC)) + AGENT_CLOCK_AHEAD
     if not EARLIEST_AGENT_TIME <= moment <= latest:
-        raise ValueError(
+        raise AgentTimeOutOfRange(
             f"{value!r} is out of range: use a UTC time from 1970-01-01 to "
             f"{to_text(latest)}"
         )

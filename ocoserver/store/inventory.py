@@ -9,6 +9,7 @@ time, so an unchanged software list costs no writes at all.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
@@ -20,6 +21,8 @@ from ocoserver import timefmt
 from ocoserver.db import Database, Row, fetch_all
 from ocoserver.errors import InvalidParams
 from ocoserver.params import check_length
+
+log = logging.getLogger("ocoserver.inventory")
 
 # Maximum length of one stored inventory value, in characters. Real values
 # are typically a few kilobytes at most (package descriptions), and the
@@ -139,7 +142,12 @@ def check_inventory(data: Mapping[str, Any]) -> None:
     read_list(data, "software", SOFTWARE_FIELDS)
     for index, login in enumerate(read_list(data, "logins", LOGIN_FIELDS) or []):
         if _is_stored_login(login):
-            login_time(login, index)
+            try:
+                login_time(login, index)
+            except timefmt.AgentTimeOutOfRange:
+                # Skipped when stored, so that one login from a computer
+                # with a wrong clock does not reject its whole inventory.
+                pass
 
 
 def _is_stored_login(login: Mapping[str, Any]) -> bool:
@@ -155,6 +163,8 @@ def login_time(login: Mapping[str, Any], index: int) -> str:
     """
     try:
         return timefmt.parse_agent_time(login["timestamp"])
+    except timefmt.AgentTimeOutOfRange:
+        raise
     except ValueError as error:
         raise InvalidParams(f"data.logins[{index}].timestamp {error}") from None
 
@@ -277,18 +287,30 @@ async def _merge_software(
 async def _append_logins(
     connection: aiosqlite.Connection, computer_id: int, logins: list[dict[str, Any]]
 ) -> None:
-    rows = [
-        (
+    rows = []
+    skipped = []
+    for index, login in enumerate(logins):
+        if not _is_stored_login(login):
+            continue
+        try:
+            timestamp = login_time(login, index)
+        except timefmt.AgentTimeOutOfRange as error:
+            skipped.append(f"logins[{index}] {error}")
+            continue
+        rows.append((
             computer_id,
             to_text(login.get("username")),
             to_text(login.get("display_name")),
             to_text(login.get("console")),
-            login_time(login, index),
+            timestamp,
             to_column(login.get("guid")),
+        ))
+    if skipped:
+        log.warning(
+            "skipped %d logins of computer %d with a time out of range, "
+            "such as %s; check the computer's clock",
+            len(skipped), computer_id, skipped[0],
         )
-        for index, login in enumerate(logins)
-        if _is_stored_login(login)
-    ]
     await connection.executemany(
         "INSERT OR IGNORE INTO computer_login "
         "(computer_id, username, display_name, console, timestamp, guid) "
