@@ -145,6 +145,45 @@ async def test_events_stored_once_and_since(client, config, database):
     assert "umlaut \u00e4" in umlaut
 
 
+def _events_body(agent: PlainAgent, *timestamps: str) -> dict:
+    body = agent.body("events.json")
+    entries = body["params"]["data"]["events"]
+    for entry, timestamp in zip(entries, timestamps, strict=True):
+        entry["timestamp"] = timestamp
+    return body
+
+
+async def test_event_time_invalid_rejected(client, config, database):
+    await register(config)
+    agent = PlainAgent(client)
+    await agent.hello()
+
+    status, payload = await agent.send(
+        _events_body(agent, "2026-12-04 11:16:42", "yesterday")
+    )
+
+    assert status == 400
+    assert payload["error"]["message"].startswith(
+        "data.events[1].timestamp 'yesterday' is not a time"
+    )
+    assert await database.fetch_value("SELECT COUNT(*) FROM event") == 0
+
+
+async def test_event_time_ahead_skipped(client, config, database, caplog):
+    await register(config)
+    agent = PlainAgent(client)
+    await agent.hello()
+
+    status, _ = await agent.send(
+        _events_body(agent, "2026-12-04T12:16:42+01:00", "9999-01-01 00:00:00")
+    )
+
+    assert status == 200
+    stored = await database.fetch_all("SELECT event_id, timestamp FROM event")
+    assert stored == [{"event_id": "1", "timestamp": "2026-12-04 11:16:42"}]
+    assert "skipped 1 events of computer 1 with a time out of range" in caplog.text
+
+
 async def test_deployed_package_full_cycle(client, config, database, tmp_path):
     await register(config)
     package_id = await add_package(config, str(make_package_folder(tmp_path)))

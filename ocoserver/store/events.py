@@ -12,7 +12,7 @@ from ocoserver import timefmt
 from ocoserver.db import Database, Row, execute, fetch_all
 from ocoserver.errors import AdminError
 from ocoserver.params import check_length
-from ocoserver.store.inventory import column_value, to_column, to_text
+from ocoserver.store.inventory import column_value, reported_time, to_column, to_text
 
 log = logging.getLogger("ocoserver.events")
 
@@ -75,12 +75,25 @@ async def rules_with_since(
 
 
 def check_events(events: list[dict[str, Any]]) -> None:
-    """Raise InvalidParams when a reported event has a value over the limits."""
+    """Raise InvalidParams when a reported event has an invalid value.
+
+    A time out of range is not an error here: `store` skips that event.
+    """
     for index, event in enumerate(events):
         where = f"data.events[{index}]"
         for field in EVENT_FIELDS:
             column_value(event.get(field), f"{where}.{field}")
         check_length(_data_text(event), f"{where}.data", MAX_EVENT_DATA_LENGTH)
+        if event.get("timestamp"):
+            try:
+                _event_time(event, index)
+            except timefmt.AgentTimeOutOfRange:
+                pass
+
+
+def _event_time(event: dict[str, Any], index: int) -> str:
+    """Return an event's time as stored UTC text (see `reported_time`)."""
+    return reported_time(event["timestamp"], f"data.events[{index}].timestamp")
 
 
 def _data_text(event: dict[str, Any]) -> str:
@@ -92,20 +105,32 @@ async def store(
 ) -> int:
     """Store reported events, skipping incomplete entries and duplicates."""
     received = timefmt.now_text()
-    rows = [
-        (
+    rows = []
+    skipped = []
+    for index, event in enumerate(events):
+        if not (event.get("log") and event.get("timestamp")):
+            continue
+        try:
+            timestamp = _event_time(event, index)
+        except timefmt.AgentTimeOutOfRange as error:
+            skipped.append(f"events[{index}] {error}")
+            continue
+        rows.append((
             computer_id,
             to_text(event["log"]),
-            to_text(event["timestamp"]),
+            timestamp,
             to_text(event.get("provider")),
             to_column(event.get("level")),
             to_column(event.get("event_id")),
             _data_text(event),
             received,
+        ))
+    if skipped:
+        log.warning(
+            "skipped %d events of computer %d with a time out of range, "
+            "such as %s; check the computer's clock",
+            len(skipped), computer_id, skipped[0],
         )
-        for event in events
-        if event.get("log") and event.get("timestamp")
-    ]
     before = connection.total_changes
     await connection.executemany(
         "INSERT OR IGNORE INTO event (computer_id, log, timestamp, provider, level, "

@@ -145,8 +145,8 @@ def check_inventory(data: Mapping[str, Any]) -> None:
             try:
                 login_time(login, index)
             except timefmt.AgentTimeOutOfRange:
-                # Skipped when stored, so that one login from a computer
-                # with a wrong clock does not reject its whole inventory.
+                # `_append_logins` leaves this login out, so that a computer
+                # with a wrong clock does not have its inventory rejected.
                 pass
 
 
@@ -155,18 +155,25 @@ def _is_stored_login(login: Mapping[str, Any]) -> bool:
     return bool(login.get("username")) and bool(login.get("timestamp"))
 
 
-def login_time(login: Mapping[str, Any], index: int) -> str:
-    """Return a login's time as stored UTC text, or raise InvalidParams.
+def reported_time(value: Any, where: str) -> str:
+    """Return a time an agent reported as stored UTC text.
 
-    One stored form makes the newest login the largest text, which the
-    `logins-since` of the hello response and the purge of old logins rely on.
+    Raises InvalidParams naming `where` for a value that is not a time, and
+    lets timefmt.AgentTimeOutOfRange pass for a time out of range. One
+    stored form makes the newest login or event the largest text, which
+    `logins-since`, the `since` of event rules and the purges rely on.
     """
     try:
-        return timefmt.parse_agent_time(login["timestamp"])
+        return timefmt.parse_agent_time(value)
     except timefmt.AgentTimeOutOfRange:
         raise
     except ValueError as error:
-        raise InvalidParams(f"data.logins[{index}].timestamp {error}") from None
+        raise InvalidParams(f"{where} {error}") from None
+
+
+def login_time(login: Mapping[str, Any], index: int) -> str:
+    """Return a login's time as stored UTC text (see `reported_time`)."""
+    return reported_time(login["timestamp"], f"data.logins[{index}].timestamp")
 
 
 def _pick(item: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
