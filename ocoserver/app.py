@@ -23,6 +23,7 @@ from ocoserver.errors import (
     TooManyRequests,
 )
 from ocoserver.logtext import filter_malformed_requests, quote
+from ocoserver.request_body import CLOSING
 from ocoserver.rpc import JSON_CONTENT_TYPE, error_body
 from ocoserver.signing import ResponseClock
 
@@ -93,6 +94,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         log.exception("internal error in %s %s", request.method, request.path)
         response = _error_response(request, InternalError("internal server error"))
+    if request.get(CLOSING):
+        response.force_close()
     access_log.debug(
         "%s %s %s %d %.1fms", client_address(request), request.method, request.path_qs
         if "agent-key" not in request.query else request.path,

@@ -10,6 +10,10 @@ from __future__ import annotations
 from aiohttp import hdrs, web
 from aiohttp.http_exceptions import ContentEncodingError
 
+# Set on a request whose connection closes after the response, so that the
+# response says `Connection: close` and the client does not reuse it.
+CLOSING = web.RequestKey("closing", bool)
+
 
 def close_after_response(request: web.Request) -> None:
     """End the body stream and close the connection after the response.
@@ -19,6 +23,7 @@ def close_after_response(request: web.Request) -> None:
     """
     request.content.feed_eof()
     request.protocol.close()
+    request[CLOSING] = True
 
 
 def broken_body_reason(error: Exception) -> str:

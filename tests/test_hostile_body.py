@@ -153,6 +153,17 @@ async def test_broken_gzip_body_rejected(fleet, config, caplog):
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
 
 
+async def test_broken_gzip_body_closes_connection(fleet):
+    response = await fleet.client.post(
+        AGENT_PATH,
+        data=b"this is not gzip data",
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+
+    assert response.status == 400
+    assert response.headers["Connection"] == "close"
+
+
 MALFORMED_HEADS = {
     "key-in-bad-query": b"GET /api-agent.php?hostname=lab-pc-01&agent-key=SECRETKEY12345"
     b"&id=1\x01 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
