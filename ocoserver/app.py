@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from ocoserver import agent_http, client_http, depot, housekeeping
 from ocoserver import web as web_console
@@ -23,7 +23,7 @@ from ocoserver.errors import (
     TooManyRequests,
 )
 from ocoserver.logtext import filter_malformed_requests, quote
-from ocoserver.request_body import CLOSING
+from ocoserver.request_body import CLOSING, close_after_response
 from ocoserver.rpc import JSON_CONTENT_TYPE, error_body
 from ocoserver.signing import ResponseClock
 
@@ -40,6 +40,36 @@ def _error_response(request: web.Request, error: RpcError) -> web.Response:
         body=body,
         headers={"Content-Type": JSON_CONTENT_TYPE, **error.headers},
     )
+
+
+@web.middleware
+async def unread_body_middleware(
+    request: web.Request, handler: Handler
+) -> web.StreamResponse:
+    """Close the connection after a response that left an encoded body unread.
+
+    A handler that responds without reading the body (a redirect to the
+    login page, an unknown path) leaves aiohttp to read it after the
+    response. A gzip body that does not decode then makes aiohttp log a
+    traceback, so such a body is not read at all.
+    """
+    try:
+        response = await handler(request)
+    except web.HTTPException as error:
+        _close_if_encoded_body_unread(request, error)
+        raise
+    _close_if_encoded_body_unread(request, response)
+    return response
+
+
+def _close_if_encoded_body_unread(
+    request: web.Request, response: web.StreamResponse
+) -> None:
+    if hdrs.CONTENT_ENCODING not in request.headers or request.content.is_eof():
+        return
+    close_after_response(request)
+    if not response.prepared:
+        response.force_close()
 
 
 @web.middleware
@@ -109,7 +139,7 @@ def create_app(config: Config) -> web.Application:
     filter_malformed_requests()
     app = web.Application(
         client_max_size=config.server.max_body_size,
-        middlewares=[error_middleware],
+        middlewares=[unread_body_middleware, error_middleware],
     )
     app.cleanup_ctx.append(_state_context(config))
     app.cleanup_ctx.append(housekeeping.housekeeping_context)

@@ -164,6 +164,32 @@ async def test_broken_gzip_body_closes_connection(fleet):
     assert response.headers["Connection"] == "close"
 
 
+UNREAD_BODY_REQUESTS = [
+    ("POST", "/settings", 303),
+    ("POST", "/no-such-page", 404),
+    ("POST", "/", 405),
+    ("POST", "/api-agent.php/extra", 404),
+    ("GET", "/login", 200),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "status"), UNREAD_BODY_REQUESTS)
+async def test_unread_broken_gzip_logs_nothing(fleet, caplog, method, path, status):
+    response = await fleet.client.request(
+        method,
+        path,
+        data=b"\x1f\x8bnot really gzip",
+        headers={"Content-Encoding": "gzip"},
+        allow_redirects=False,
+    )
+    # aiohttp would log a traceback after the response if it read the body.
+    await asyncio.sleep(0.1)
+
+    assert response.status == status
+    assert response.headers["Connection"] == "close"
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
 MALFORMED_HEADS = {
     "key-in-bad-query": b"GET /api-agent.php?hostname=lab-pc-01&agent-key=SECRETKEY12345"
     b"&id=1\x01 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
