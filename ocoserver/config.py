@@ -230,6 +230,19 @@ def _read_toml(path: Path) -> dict[str, dict[str, Any]]:
             document = tomllib.load(file)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} not found") from None
+    except IsADirectoryError:
+        raise ConfigError(
+            f"config file {path} is a directory; give the path of a TOML file"
+        ) from None
+    except PermissionError:
+        raise ConfigError(
+            f"config file {path} cannot be read: permission denied"
+        ) from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"config file {path} is not valid UTF-8 (byte {error.start}); "
+            "save it as UTF-8"
+        ) from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
     for name, values in document.items():

@@ -176,6 +176,19 @@ def test_missing_file_named():
         load_config(Path("/nowhere.toml"), environ={})
 
 
+def test_directory_as_file_named(tmp_path):
+    with pytest.raises(ConfigError, match="is a directory; give the path of a TOML file"):
+        load_config(tmp_path, environ={})
+
+
+def test_non_utf8_file_named(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_bytes(b"[server]\nhost = '\xff'\n")
+
+    with pytest.raises(ConfigError, match=r"is not valid UTF-8 \(byte 17\)"):
+        load_config(path, environ={})
+
+
 def test_bad_port_variable_named():
     with pytest.raises(ConfigError, match="OCOSERVER_PORT='http'"):
         load_config(None, environ={"OCOSERVER_PORT": "http"})
