@@ -522,6 +522,24 @@ async def test_admin_cli_rejects_short_password(config, monkeypatch, capsys):
     assert "password is too short" in capsys.readouterr().err
 
 
+STDIN_PASSWORD_CASES = {
+    "empty-stdin": ("", "no password on stdin"),
+    "not-utf8": ("pass\udcffword-long\n", "password is not valid UTF-8 text"),
+}
+
+
+@pytest.mark.parametrize(
+    ("stdin", "message"), STDIN_PASSWORD_CASES.values(), ids=STDIN_PASSWORD_CASES
+)
+async def test_admin_cli_bad_stdin_password(config, monkeypatch, capsys, stdin, message):
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+
+    code, _ = await run_cli(config, "admin", "add", "bob")
+
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
 async def test_admin_cli_add_existing_account(config, monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdin", io.StringIO("long enough password\n"))
     assert (await run_cli(config, "admin", "add", "bob"))[0] == 0

@@ -37,7 +37,13 @@ def add_commands(commands: Any) -> None:
 def read_new_password() -> str:
     """Read the password twice from the terminal, or once from piped stdin."""
     if not sys.stdin.isatty():
-        password = sys.stdin.readline().rstrip("\r\n")
+        line = sys.stdin.readline()
+        if not line:
+            raise AdminError(
+                "no password on stdin: pipe one line with the password, or run "
+                "the command in a terminal to be asked for it"
+            )
+        password = line.rstrip("\r\n")
     else:
         password = getpass.getpass("Password: ")
         if getpass.getpass("Repeat password: ") != password:

@@ -44,6 +44,13 @@ def verify_password(password: str, stored: str) -> bool:
 
 def check_new_password(password: str) -> None:
     """Raise ValueError naming the problem when `password` is unfit."""
+    try:
+        password.encode("utf-8")
+    except UnicodeEncodeError:
+        # Bytes that are not UTF-8 reach Python as lone surrogates.
+        raise ValueError(
+            "password is not valid UTF-8 text; type it again in a UTF-8 terminal"
+        ) from None
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValueError(
             f"password is too short ({len(password)} characters): use at least "
