@@ -35,7 +35,7 @@ def login_lines(caplog: Any) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("name", [LONG_NAME, "tab\there", "bell\x07"])
+@pytest.mark.parametrize("name", [LONG_NAME, "tab\there", "bell\x07", "al\ufffdice"])
 async def test_login_invalid_name_rejected(client, database, caplog, name):
     caplog.set_level(logging.INFO, logger="ocoserver")
     await add_admin(database)

@@ -32,6 +32,13 @@ def validate_name(name: str) -> str:
             f"invalid account name {name!r}: use 1 to {MAX_NAME_LENGTH} "
             "printable characters"
         )
+    # U+FFFD stands for bytes a form or terminal could not decode, so a name
+    # with it was not typed as it reads.
+    if "\ufffd" in name:
+        raise AdminError(
+            f"invalid account name {name!r}: it contains bytes that are not "
+            "valid UTF-8"
+        )
     return name
 
 
