@@ -562,6 +562,33 @@ def test_event_rule_add_list_remove(cli):
     assert run_json(cli, "event-rule", "list") == []
 
 
+OVERSIZED_RULES = {
+    "event-log-name": (
+        ["event-rule", "add", "--log", "L" * 300, "--query", "*"],
+        "use at most 256 printable characters on one line",
+    ),
+    "event-query": (
+        ["event-rule", "add", "--log", "System", "--query", "q" * 5000],
+        "use at most 4096 printable characters",
+    ),
+    "password-username": (
+        ["password-rule", "add", "--username", "u" * 3000, "--alphabet", "abc123",
+         "--length", "16", "--valid-days", "30", "--history", "3"],
+        "username is 3000 characters long: use at most 256",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "message"), OVERSIZED_RULES.values(), ids=OVERSIZED_RULES
+)
+def test_oversized_rule_rejected(cli, args, message):
+    result = cli(*args)
+
+    assert result.code == 2
+    assert message in result.err
+
+
 def test_setting_set_and_list(cli):
     result = cli("setting", "set", "agent-update-interval", "600")
 

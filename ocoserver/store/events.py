@@ -10,7 +10,8 @@ import orjson
 
 from ocoserver import timefmt
 from ocoserver.db import Database, Row, execute, fetch_all
-from ocoserver.errors import AdminError
+from ocoserver.errors import AdminError, preview
+from ocoserver.logtext import quote
 from ocoserver.params import check_length
 from ocoserver.store.inventory import column_value, reported_time, to_column, to_text
 
@@ -22,18 +23,41 @@ EVENT_FIELDS = ("log", "timestamp", "provider", "level", "event_id")
 MAX_EVENT_DATA_LENGTH = 1024 * 1024
 
 
+# Limits of an event rule, which every check-in response carries. They are
+# estimates with room to spare: a log name such as
+# "Microsoft-Windows-PowerShell/Operational" has tens of characters, and a
+# query is one XPath filter or journalctl match.
+MAX_RULE_LOG_LENGTH = 256
+MAX_RULE_QUERY_LENGTH = 4096
+_QUERY_WHITESPACE = str.maketrans("\t\r\n", "   ")
+
+
 async def add_rule(database: Database, log_name: str, query: str) -> int:
     if not log_name.strip():
         raise AdminError("event log name is empty: give --log, such as System")
     if not query.strip():
         raise AdminError("event query is empty: give --query")
+    name = log_name.strip()
+    if len(name) > MAX_RULE_LOG_LENGTH or not name.isprintable():
+        raise AdminError(
+            f"event log name {preview(name)} is invalid: use at most "
+            f"{MAX_RULE_LOG_LENGTH} printable characters on one line"
+        )
+    # A pasted XPath query can span lines, so line breaks and tabs are kept.
+    if len(query) > MAX_RULE_QUERY_LENGTH or not query.translate(
+        _QUERY_WHITESPACE
+    ).isprintable():
+        raise AdminError(
+            f"event query {preview(query)} is invalid: use at most "
+            f"{MAX_RULE_QUERY_LENGTH} printable characters"
+        )
     async with database.transaction() as connection:
         rule_id = await execute(
             connection,
             "INSERT INTO event_rule (log, query, created) VALUES (?, ?, ?)",
-            (log_name.strip(), query, timefmt.now_text()),
+            (name, query, timefmt.now_text()),
         )
-    log.info("event rule %d added for log %s", rule_id, log_name)
+    log.info("event rule %d added for log %s", rule_id, quote(name))
     return rule_id
 
 

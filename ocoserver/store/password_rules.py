@@ -26,6 +26,11 @@ MIN_LENGTH = 8
 MAX_LENGTH = 256
 MIN_DISTINCT_CHARACTERS = 2
 
+# Local account names are short (Windows allows 20 characters, Linux's
+# useradd 32 by default); 256 bounds a rule's or a reported name with room
+# to spare.
+MAX_USERNAME_LENGTH = 256
+
 # Printable ASCII without the space. The agent pads the password by its
 # character count before encoding it as UTF-8, so a non-ASCII character
 # breaks the agent's encryption and the rotation fails on the computer.
@@ -55,6 +60,11 @@ def validate(spec: RuleSpec) -> RuleSpec:
     each character is kept. Raises AdminError naming the invalid value.
     """
     username = spec.username.strip()
+    if len(username) > MAX_USERNAME_LENGTH:
+        raise AdminError(
+            f"username is {len(username)} characters long: use at most "
+            f"{MAX_USERNAME_LENGTH}, the longest name an agent can report"
+        )
     if not username or not username.isprintable():
         raise AdminError(
             f"invalid username {spec.username!r}: give the local account name, "

@@ -38,9 +38,7 @@ REVOKE_WINDOW_SECONDS = 300
 # other means and reported as plain strings, while bounding what is stored.
 MAX_PASSWORD_LENGTH = 1024
 
-# Local account names are short (Windows allows 20 characters, Linux's
-# useradd 32 by default); 256 bounds a reported name with room to spare.
-MAX_USERNAME_LENGTH = 256
+MAX_USERNAME_LENGTH = password_rules.MAX_USERNAME_LENGTH
 
 SECONDS_PER_DAY = 86400
 
