@@ -387,7 +387,8 @@ NUMBER_RANGES: dict[str, NumberRange] = {
     "security.auth_failure_window": _seconds(),
     "security.auth_block_time": _seconds(),
     "security.max_tracked_clients": _count(1, 1_000_000),
-    "housekeeping.interval": _seconds(),
+    # A shorter interval would keep the server busy with housekeeping.
+    "housekeeping.interval": NumberRange(1, MAX_SECONDS, f"1 to {MAX_SECONDS_TEXT}"),
     "housekeeping.purge_succeeded_jobs_after": _seconds(zero_allowed=True),
     "housekeeping.purge_failed_jobs_after": _seconds(zero_allowed=True),
     "housekeeping.purge_logins_after": _seconds(zero_allowed=True),

@@ -127,6 +127,10 @@ BAD_CONFIGS = {
     "zero-interval": ConfigCase(
         "[housekeeping]\ninterval = 0\n", "housekeeping.interval = 0"
     ),
+    "tiny-interval": ConfigCase(
+        "[housekeeping]\ninterval = 5e-324\n",
+        "housekeeping.interval = 5e-324 is invalid: use 1 to",
+    ),
     "negative-age": ConfigCase(
         "[housekeeping]\npurge_events_after = -5\n", "housekeeping.purge_events_after"
     ),
