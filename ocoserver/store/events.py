@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import aiosqlite
@@ -13,7 +14,13 @@ from ocoserver.db import Database, Row, execute, fetch_all
 from ocoserver.errors import AdminError, preview
 from ocoserver.logtext import quote
 from ocoserver.params import check_length
-from ocoserver.store.inventory import column_value, reported_time, to_column, to_text
+from ocoserver.store.inventory import (
+    column_value,
+    reported_time,
+    timed_entries,
+    to_column,
+    to_text,
+)
 
 log = logging.getLogger("ocoserver.events")
 
@@ -120,6 +127,11 @@ def _event_time(event: dict[str, Any], index: int) -> str:
     return reported_time(event["timestamp"], f"data.events[{index}].timestamp")
 
 
+def _is_stored_event(event: Mapping[str, Any]) -> bool:
+    """Return True for an event that is stored: one with a log name and a time."""
+    return bool(event.get("log")) and bool(event.get("timestamp"))
+
+
 def _data_text(event: dict[str, Any]) -> str:
     return orjson.dumps(event.get("data"), option=orjson.OPT_SORT_KEYS).decode()
 
@@ -129,17 +141,8 @@ async def store(
 ) -> int:
     """Store reported events, skipping incomplete entries and duplicates."""
     received = timefmt.now_text()
-    rows = []
-    skipped = []
-    for index, event in enumerate(events):
-        if not (event.get("log") and event.get("timestamp")):
-            continue
-        try:
-            timestamp = _event_time(event, index)
-        except timefmt.AgentTimeOutOfRange as error:
-            skipped.append(f"events[{index}] {error}")
-            continue
-        rows.append((
+    rows = [
+        (
             computer_id,
             to_text(event["log"]),
             timestamp,
@@ -148,13 +151,11 @@ async def store(
             to_column(event.get("event_id")),
             _data_text(event),
             received,
-        ))
-    if skipped:
-        log.warning(
-            "skipped %d events of computer %d with a time out of range, "
-            "such as %s; check the computer's clock",
-            len(skipped), computer_id, skipped[0],
         )
+        for event, timestamp in timed_entries(
+            events, "events", _is_stored_event, computer_id
+        )
+    ]
     before = connection.total_changes
     await connection.executemany(
         "INSERT OR IGNORE INTO event (computer_id, log, timestamp, provider, level, "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import aiosqlite
@@ -171,6 +171,36 @@ def reported_time(value: Any, where: str) -> str:
         raise InvalidParams(f"{where} {error}") from None
 
 
+def timed_entries(
+    entries: list[dict[str, Any]],
+    section: str,
+    is_stored: Callable[[Mapping[str, Any]], bool],
+    computer_id: int,
+) -> Iterator[tuple[dict[str, Any], str]]:
+    """Yield each entry to store with its time as stored text.
+
+    Entries whose time is out of range are left out, and one warning for
+    all of them is logged once the entries are consumed.
+    """
+    skipped = []
+    for index, entry in enumerate(entries):
+        if not is_stored(entry):
+            continue
+        where = f"data.{section}[{index}].timestamp"
+        try:
+            timestamp = reported_time(entry["timestamp"], where)
+        except timefmt.AgentTimeOutOfRange as error:
+            skipped.append(f"{section}[{index}] {error}")
+            continue
+        yield entry, timestamp
+    if skipped:
+        log.warning(
+            "skipped %d %s of computer %d with a time out of range, such as %s; "
+            "check the computer's clock",
+            len(skipped), section, computer_id, skipped[0],
+        )
+
+
 def login_time(login: Mapping[str, Any], index: int) -> str:
     """Return a login's time as stored UTC text (see `reported_time`)."""
     return reported_time(login["timestamp"], f"data.logins[{index}].timestamp")
@@ -294,30 +324,19 @@ async def _merge_software(
 async def _append_logins(
     connection: aiosqlite.Connection, computer_id: int, logins: list[dict[str, Any]]
 ) -> None:
-    rows = []
-    skipped = []
-    for index, login in enumerate(logins):
-        if not _is_stored_login(login):
-            continue
-        try:
-            timestamp = login_time(login, index)
-        except timefmt.AgentTimeOutOfRange as error:
-            skipped.append(f"logins[{index}] {error}")
-            continue
-        rows.append((
+    rows = [
+        (
             computer_id,
             to_text(login.get("username")),
             to_text(login.get("display_name")),
             to_text(login.get("console")),
             timestamp,
             to_column(login.get("guid")),
-        ))
-    if skipped:
-        log.warning(
-            "skipped %d logins of computer %d with a time out of range, "
-            "such as %s; check the computer's clock",
-            len(skipped), computer_id, skipped[0],
         )
+        for login, timestamp in timed_entries(
+            logins, "logins", _is_stored_login, computer_id
+        )
+    ]
     await connection.executemany(
         "INSERT OR IGNORE INTO computer_login "
         "(computer_id, username, display_name, console, timestamp, guid) "
