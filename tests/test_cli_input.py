@@ -148,3 +148,23 @@ def test_secret_registration_key_hidden(capsys, tmp_path):
 
     assert code == 0
     assert out == "agent-registration-key = (hidden)\n"
+
+
+def test_empty_data_dir_rejected(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    code, _, err = run(capsys, "computer", "list", "--data-dir", "")
+
+    assert code == 2
+    assert "data directory is empty" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_non_utf8_data_dir_variable_rejected(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("OCOSERVER_DATA_DIR", f"{tmp_path}/d\udcff")
+
+    code, _, err = run(capsys, "computer", "list")
+
+    assert code == 2
+    assert f"data directory {tmp_path}/d\\udcff is not valid UTF-8" in err
+    assert list(tmp_path.iterdir()) == []

@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(arguments)
     try:
         config = load_cli_config(args)
-        check_data_dir(config.data_dir)
+        check_data_dir(config.server.data_dir)
         if args.command in (None, "serve"):
             setup_logging(config.server.log_level)
             asyncio.run(serve(config))
@@ -125,13 +125,32 @@ def find_invalid_argument(arguments: Sequence[str]) -> str | None:
     return None
 
 
-def check_data_dir(data_dir: Path) -> None:
-    """Raise AdminError unless `data_dir` or its nearest existing parent is a directory.
+def check_data_dir(text: str) -> None:
+    """Raise AdminError unless the data directory `text` can be used.
+
+    It must be a non-empty UTF-8 path whose nearest existing part is a
+    directory.
 
     Without this check a file given as the data directory fails late, with
     a bare "File exists" or "Not a directory" from the first mkdir. Missing
     write permission is still reported by that mkdir, as a one-line OSError.
     """
+    if not text.strip():
+        # Path("") is the working directory, which an empty value rarely means.
+        raise AdminError(
+            "data directory is empty: pass a directory with --data-dir or "
+            "server.data_dir, such as ./ocoserver-data"
+        )
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # OCOSERVER_DATA_DIR with bytes that are not UTF-8 arrives with
+        # lone surrogates, which no message or log line can show.
+        raise AdminError(
+            f"data directory {text.encode('utf-8', 'backslashreplace').decode()} "
+            "is not valid UTF-8: use a UTF-8 path"
+        ) from None
+    data_dir = Path(text)
     existing = data_dir
     while not existing.exists() and existing.parent != existing:
         existing = existing.parent
