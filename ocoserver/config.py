@@ -258,7 +258,9 @@ def _parse_port_variable(variable: str, value: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise ConfigError(f"{variable}={value!r} is not a port number") from None
+        raise ConfigError(
+            f"{variable}={value!r} is not a port number: use 0 to 65535"
+        ) from None
 
 
 def _check_section_types(raw: Mapping[str, Mapping[str, Any]]) -> None:

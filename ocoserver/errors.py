@@ -35,11 +35,19 @@ PREVIEW_LENGTH = 60
 
 
 def preview(value: Any) -> str:
-    """Return the repr of a value for an error message, shortened if long."""
+    """Return the repr of a value for an error message, shortened if long.
+
+    The count given for a shortened value is its own length (of a string,
+    list or object), not the length of its repr with quotes and escapes.
+    """
     text = repr(value)
     if len(text) <= PREVIEW_LENGTH:
         return text
-    return f"{text[:PREVIEW_LENGTH]}... ({len(text)} characters)"
+    size = len(value) if isinstance(value, str | bytes | list | dict) else len(text)
+    unit = "items" if isinstance(value, list | dict) else "characters"
+    if isinstance(value, bytes):
+        unit = "bytes"
+    return f"{text[:PREVIEW_LENGTH]}... ({size} {unit})"
 
 
 class OcoError(Exception):

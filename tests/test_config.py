@@ -194,7 +194,8 @@ def test_non_utf8_file_named(tmp_path):
 
 
 def test_bad_port_variable_named():
-    with pytest.raises(ConfigError, match="OCOSERVER_PORT='http'"):
+    expected = "OCOSERVER_PORT='http' is not a port number: use 0 to 65535"
+    with pytest.raises(ConfigError, match=expected):
         load_config(None, environ={"OCOSERVER_PORT": "http"})
 
 

@@ -138,8 +138,8 @@ def check_data_dir(text: str) -> None:
     if not text.strip():
         # Path("") is the working directory, which an empty value rarely means.
         raise AdminError(
-            "data directory is empty: pass a directory with --data-dir or "
-            "server.data_dir, such as ./ocoserver-data"
+            "data directory is empty: pass a directory with --data-dir, "
+            "server.data_dir or OCOSERVER_DATA_DIR, such as ./ocoserver-data"
         )
     try:
         text.encode("utf-8")
