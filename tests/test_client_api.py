@@ -196,6 +196,19 @@ async def test_audit_one_row_per_call(client, config):
     assert rows[3]["result"] == "ok"
 
 
+async def test_audit_table_shows_target_pairs(client, config):
+    key = await create_key(config, "ci", "deploy")
+    await call(client, key, "oco.computer.create", hostname="pc-9")
+
+    code, output = await run_cli(config, "api-key", "audit")
+    [header, line] = output.splitlines()
+
+    assert code == 0
+    assert "TARGETS" in header
+    assert "hostname=pc-9" in line
+    assert "{" not in line
+
+
 async def test_audit_never_stores_key(client, config, database):
     key = await create_key(config, "ci", "read")
     await call(client, key, "oco.info", basic=False)

@@ -85,6 +85,13 @@ async def run_revoke(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _targets_text(targets: Any) -> str:
+    """Show an audit row's targets as `name=value` pairs, such as `hostname=pc1`."""
+    if not isinstance(targets, dict):
+        return "" if targets is None else str(targets)
+    return " ".join(f"{name}={value}" for name, value in targets.items())
+
+
 async def run_audit(args: argparse.Namespace, config: Config) -> int:
     limit = parse_integer(args.limit, "limit", minimum=1)
     async with open_database(config.database_path) as database:
@@ -95,6 +102,7 @@ async def run_audit(args: argparse.Namespace, config: Config) -> int:
     table = [
         {
             **row,
+            "targets": _targets_text(row["targets"]),
             "result": row["result"]
             if row["error_code"] is None
             else f"error {row['error_code']}",
