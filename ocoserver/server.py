@@ -54,6 +54,10 @@ async def serve(config: Config) -> None:
         await _serve_locked(config, ssl_context)
 
 
+class ListenError(RuntimeError):
+    """The server cannot listen on its configured address."""
+
+
 async def _serve_locked(config: Config, ssl_context: ssl.SSLContext | None) -> None:
     # NOTE: aiohttp waits up to `timeout` for running handlers, then cancels
     # them and waits up to `timeout` again, so a stop can take twice as long
@@ -75,10 +79,9 @@ async def _serve_locked(config: Config, ssl_context: ssl.SSLContext | None) -> N
         try:
             await site.start()
         except OSError as error:
-            raise OSError(
-                error.errno,
+            raise ListenError(
                 f"cannot listen on {config.server.host}:{config.server.port}: "
-                f"{error.strerror}; choose another --host or --port",
+                f"{error.strerror or error}; choose another --host or --port"
             ) from None
         port = _bound_port(runner, config.server.port)
         https = ssl_context is not None

@@ -71,6 +71,7 @@ def test_port_in_use_names_address(tmp_path: Path):
             capture_output=True, text=True, timeout=30,
         )  # fmt: skip
 
-    assert result.returncode == 1
-    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert result.returncode == 2
+    assert f"ocoserver: error: cannot listen on 127.0.0.1:{port}: " in result.stderr
+    assert "[Errno" not in result.stderr
     assert "ocoserver stopped" not in result.stderr

@@ -26,7 +26,7 @@ from ocoserver.config import Config, ConfigError
 from ocoserver.datalock import DataDirInUse
 from ocoserver.db import SchemaError
 from ocoserver.errors import AdminError
-from ocoserver.server import serve
+from ocoserver.server import ListenError, serve
 
 log = logging.getLogger("ocoserver.cli")
 
@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command not in ("backup", "restore"):
             _warn_if_new_database(config)
         return int(asyncio.run(args.run(args, config)) or 0)
-    except (AdminError, ConfigError, SchemaError, DataDirInUse) as error:
+    except (AdminError, ConfigError, SchemaError, DataDirInUse, ListenError) as error:
         print(f"ocoserver: error: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError:
