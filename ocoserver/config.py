@@ -28,6 +28,9 @@ DEFAULT_DATA_DIR = "./ocoserver-data"
 DEFAULT_MAX_BODY_SIZE = 64 * 1024 * 1024
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 class ConfigError(ValueError):
     """An invalid configuration value, named by its TOML key path."""
 
@@ -226,8 +229,14 @@ def _freeze_lists(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def _read_toml(path: Path) -> dict[str, dict[str, Any]]:
     try:
-        with path.open("rb") as file:
-            document = tomllib.load(file)
+        raw = path.read_bytes()
+        if raw.startswith(UTF8_BOM):
+            # Some Windows editors write one; TOML does not allow it.
+            raise ConfigError(
+                f"config file {path} starts with a UTF-8 byte order mark; "
+                "save it as UTF-8 without BOM"
+            )
+        document = tomllib.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file {path} not found") from None
     except IsADirectoryError:

@@ -193,6 +193,14 @@ def test_non_utf8_file_named(tmp_path):
         load_config(path, environ={})
 
 
+def test_byte_order_mark_named(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_bytes(b"\xef\xbb\xbf[server]\nport = 8081\n")
+
+    with pytest.raises(ConfigError, match="starts with a UTF-8 byte order mark"):
+        load_config(path, environ={})
+
+
 def test_bad_port_variable_named():
     expected = "OCOSERVER_PORT='http' is not a port number: use 0 to 65535"
     with pytest.raises(ConfigError, match=expected):
