@@ -443,6 +443,14 @@ async def test_deploy_without_computers_shows_error(admin_client, database):
     assert "no computers or groups chosen" in await response.text()
 
 
+async def test_settings_forms_limit_lengths(admin_client):
+    page = await (await admin_client.get("/settings")).text()
+
+    assert '<input name="log" required maxlength="256"' in page
+    assert '<input name="query" required maxlength="4096"' in page
+    assert '<input name="username" required maxlength="256"' in page
+
+
 async def test_settings_form_saves_values(admin_client, database):
     token = await session_token(admin_client)
 

@@ -256,6 +256,12 @@ async def settings_context(database: Any) -> dict[str, Any]:
         "password_rules": await password_rules.list_all(database),
         "reveals": await admins.list_reveals(database),
         "show_key": False,
+        # The browser enforces the store's length limits before sending.
+        "limits": {
+            "log": events.MAX_RULE_LOG_LENGTH,
+            "query": events.MAX_RULE_QUERY_LENGTH,
+            "username": password_rules.MAX_USERNAME_LENGTH,
+        },
     }
 
 
