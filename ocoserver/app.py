@@ -43,32 +43,29 @@ def _error_response(request: web.Request, error: RpcError) -> web.Response:
 
 
 @web.middleware
-async def unread_body_middleware(
+async def connection_close_middleware(
     request: web.Request, handler: Handler
 ) -> web.StreamResponse:
-    """Close the connection after a response that left an encoded body unread.
+    """Mark the response `Connection: close` when the connection closes after it.
 
-    A handler that responds without reading the body (a redirect to the
-    login page, an unknown path) leaves aiohttp to read it after the
-    response. A gzip body that does not decode then makes aiohttp log a
-    traceback, so such a body is not read at all.
+    That is so after a body that failed to read (`close_after_response`),
+    and after a response that left an encoded body unread: aiohttp would
+    read such a body after the response, and a gzip body that does not
+    decode then makes it log a traceback.
     """
     try:
         response = await handler(request)
     except web.HTTPException as error:
-        _close_if_encoded_body_unread(request, error)
+        _mark_closing(request, error)
         raise
-    _close_if_encoded_body_unread(request, response)
+    _mark_closing(request, response)
     return response
 
 
-def _close_if_encoded_body_unread(
-    request: web.Request, response: web.StreamResponse
-) -> None:
-    if hdrs.CONTENT_ENCODING not in request.headers or request.content.is_eof():
-        return
-    close_after_response(request)
-    if not response.prepared:
+def _mark_closing(request: web.Request, response: web.StreamResponse) -> None:
+    if hdrs.CONTENT_ENCODING in request.headers and not request.content.is_eof():
+        close_after_response(request)
+    if request.get(CLOSING) and not response.prepared:
         response.force_close()
 
 
@@ -124,8 +121,6 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         log.exception("internal error in %s %s", request.method, request.path)
         response = _error_response(request, InternalError("internal server error"))
-    if request.get(CLOSING):
-        response.force_close()
     access_log.debug(
         "%s %s %s %d %.1fms", client_address(request), request.method, request.path_qs
         if "agent-key" not in request.query else request.path,
@@ -139,7 +134,7 @@ def create_app(config: Config) -> web.Application:
     filter_malformed_requests()
     app = web.Application(
         client_max_size=config.server.max_body_size,
-        middlewares=[unread_body_middleware, error_middleware],
+        middlewares=[connection_close_middleware, error_middleware],
     )
     app.cleanup_ctx.append(_state_context(config))
     app.cleanup_ctx.append(housekeeping.housekeeping_context)

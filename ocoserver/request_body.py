@@ -10,8 +10,8 @@ from __future__ import annotations
 from aiohttp import hdrs, web
 from aiohttp.http_exceptions import ContentEncodingError
 
-# Set on a request whose connection closes after the response, so that the
-# response says `Connection: close` and the client does not reuse it.
+# Set on a request whose connection closes after the response. The response
+# then carries `Connection: close`, so the client does not reuse it.
 CLOSING = web.RequestKey("closing", bool)
 
 

@@ -49,11 +49,7 @@ def form_errors(request: web.Request) -> Iterator[None]:
     except _BROKEN as error:
         close_after_response(request)
         reason = "the request body is incomplete or its Content-Encoding is invalid"
-        rejection = _rejection(request, reason, error)
-        # With Connection: close the client opens a new connection for its
-        # next request, because the server closes this one.
-        rejection.force_close()
-        raise rejection from None
+        raise _rejection(request, reason, error) from None
     except _MALFORMED as error:
         raise _rejection(request, _malformed_reason(error), error) from None
 
