@@ -361,21 +361,25 @@ async def remove_container(request: web.Request, data: Any) -> web.StreamRespons
 @form
 @reports_errors
 async def enable_container(request: web.Request, data: Any) -> web.StreamResponse:
-    await containers.set_enabled(
-        request.app[STATE].database, pages.path_id(request), True
-    )
-    log.info("job container %d enabled by %s", pages.path_id(request), _actor(request))
-    return redirect(f"/jobs/{pages.path_id(request)}")
+    return await _set_container_enabled(request, True)
 
 
 @form
 @reports_errors
 async def disable_container(request: web.Request, data: Any) -> web.StreamResponse:
-    await containers.set_enabled(
-        request.app[STATE].database, pages.path_id(request), False
-    )
-    log.info("job container %d disabled by %s", pages.path_id(request), _actor(request))
-    return redirect(f"/jobs/{pages.path_id(request)}")
+    return await _set_container_enabled(request, False)
+
+
+async def _set_container_enabled(
+    request: web.Request, enabled: bool
+) -> web.StreamResponse:
+    container_id = pages.path_id(request)
+    await containers.set_enabled(request.app[STATE].database, container_id, enabled)
+    log.info(
+        "job container %d %s by %s", container_id,
+        "enabled" if enabled else "disabled", _actor(request),
+    )  # fmt: skip
+    return redirect(f"/jobs/{container_id}")
 
 
 @form
