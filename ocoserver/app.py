@@ -48,10 +48,10 @@ async def connection_close_middleware(
 ) -> web.StreamResponse:
     """Mark the response `Connection: close` when the connection closes after it.
 
-    That is so after a body that failed to read (`close_after_response`),
-    and after a response that left an encoded body unread: aiohttp would
-    read such a body after the response, and a gzip body that does not
-    decode then makes it log a traceback.
+    The connection closes after a body that failed to read (see
+    `close_after_response`). It also closes after a response that left an
+    encoded body unread. aiohttp would otherwise read that body after the
+    response, and a gzip body that does not decode makes it log a traceback.
     """
     try:
         response = await handler(request)

@@ -55,7 +55,7 @@ async def serve(config: Config) -> None:
 
 
 class ListenError(RuntimeError):
-    """The server cannot listen on its configured address."""
+    """A failure to listen on the configured host and port."""
 
 
 async def _serve_locked(config: Config, ssl_context: ssl.SSLContext | None) -> None:
